@@ -1,0 +1,60 @@
+"""Every table of Settle, the declarative base, column types, and the engine/session factory."""
+
+from models.base import Base, utcnow
+from models.db import is_postgresql, make_engine, normalize_url, session_factory
+from models.pii import PiiCipher, PiiDecryptError, PiiKeyError, generate_key
+from models.servicing import (
+    AccountHold,
+    AllocationComponent,
+    Amortization,
+    Arrangement,
+    ArrangementStatus,
+    Borrower,
+    BorrowerPhone,
+    Extension,
+    HoldKind,
+    Installment,
+    Loan,
+    LoanStatus,
+    OfferKind,
+    OfferStatus,
+    Payment,
+    PaymentAllocation,
+    PromiseStatus,
+    PromiseToPay,
+    RestructuringOffer,
+)
+from models.types import session_cipher
+
+__all__ = [
+    "AccountHold",
+    "AllocationComponent",
+    "Amortization",
+    "Arrangement",
+    "ArrangementStatus",
+    "Base",
+    "Borrower",
+    "BorrowerPhone",
+    "Extension",
+    "HoldKind",
+    "Installment",
+    "Loan",
+    "LoanStatus",
+    "OfferKind",
+    "OfferStatus",
+    "Payment",
+    "PaymentAllocation",
+    "PiiCipher",
+    "PiiDecryptError",
+    "PiiKeyError",
+    "PromiseStatus",
+    "PromiseToPay",
+    "RestructuringOffer",
+    "generate_key",
+    "is_postgresql",
+    "make_engine",
+    "normalize_url",
+    "session_cipher",
+    "session_factory",
+    "utcnow",
+]

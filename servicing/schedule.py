@@ -1,0 +1,129 @@
+"""Amortization schedules generated to the minor unit.
+
+Annuity (French) schedules follow the exact annuity: each installment's principal is the change in
+the exact cumulative principal, rounded half-up (so the parts sum to the loan amount exactly, and no
+installment drifts by more than a cent from the exact schedule, however long the term); interest is
+the monthly rate on the principal actually outstanding, rounded half-up. The payment is therefore
+level to within one minor unit. Equal-principal schedules repay the same principal each month.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, localcontext
+
+from models import Amortization
+from servicing.calendar import monthly_due_dates
+from servicing.errors import InvalidInput
+from servicing.money import round_half_up
+
+MONTHS_PER_YEAR = 12
+MAX_TERM_MONTHS = 600
+MAX_ANNUAL_RATE = Decimal(1)
+_PRECISION = 50
+
+
+@dataclass(frozen=True)
+class ScheduledInstallment:
+    """One installment of a generated schedule, in minor units."""
+
+    seq: int
+    due_on: date
+    principal_minor: int
+    interest_minor: int
+
+    @property
+    def total_minor(self) -> int:
+        return self.principal_minor + self.interest_minor
+
+
+def monthly_rate(annual_rate: Decimal) -> Decimal:
+    """The periodic rate of a nominal annual rate compounded monthly."""
+    return annual_rate / MONTHS_PER_YEAR
+
+
+def check_terms(*, principal_minor: int, annual_rate: Decimal, term_months: int) -> None:
+    """Refuse amounts, rates and terms no schedule can be built for."""
+    if principal_minor <= 0:
+        raise InvalidInput("principal must be greater than zero", field="principal")
+    if not annual_rate.is_finite() or not Decimal(0) <= annual_rate <= MAX_ANNUAL_RATE:
+        raise InvalidInput(
+            "annual_rate must be a fraction between 0 and 1 (0.1299 for 12.99%)",
+            field="annual_rate",
+        )
+    if not 1 <= term_months <= MAX_TERM_MONTHS:
+        raise InvalidInput(
+            f"term_months must be between 1 and {MAX_TERM_MONTHS}", field="term_months"
+        )
+
+
+def annuity_payment(principal: Decimal, rate: Decimal, periods: int) -> Decimal:
+    """The exact level payment that repays `principal` over `periods` at periodic `rate`."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        if rate == 0:
+            return principal / periods
+        return principal * rate / (1 - (1 + rate) ** -periods)
+
+
+def _cumulative_principal(principal: Decimal, rate: Decimal, periods: int) -> list[Decimal]:
+    """Exact principal repaid after each of the first `periods - 1` annuity payments."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        if rate == 0:
+            return [principal * k / periods for k in range(1, periods)]
+        payment = annuity_payment(principal, rate, periods)
+        factor, growth, repaid = 1 + rate, Decimal(1), []
+        for _ in range(1, periods):
+            growth *= factor
+            repaid.append(principal - (principal * growth - payment * (growth - 1) / rate))
+        return repaid
+
+
+def _build(
+    cumulative: list[int], *, principal_minor: int, annual_rate: Decimal, first_due_on: date
+) -> list[ScheduledInstallment]:
+    installments: list[ScheduledInstallment] = []
+    outstanding = principal_minor
+    previous = 0
+    for seq, (due_on, repaid) in enumerate(
+        zip(monthly_due_dates(first_due_on, len(cumulative)), cumulative, strict=True), start=1
+    ):
+        principal_part = repaid - previous
+        with localcontext() as ctx:
+            ctx.prec = _PRECISION
+            # Multiply before dividing: annual_rate / 12 is a repeating decimal, and truncating it
+            # first turns exact halves (x.5) into x.4999... that round down.
+            interest = round_half_up(Decimal(outstanding) * annual_rate / MONTHS_PER_YEAR)
+        installments.append(ScheduledInstallment(seq, due_on, principal_part, interest))
+        outstanding -= principal_part
+        previous = repaid
+    return installments
+
+
+def generate_schedule(
+    *,
+    principal_minor: int,
+    annual_rate: Decimal,
+    term_months: int,
+    first_due_on: date,
+    amortization: Amortization = Amortization.ANNUITY,
+) -> list[ScheduledInstallment]:
+    """The installments that repay `principal_minor` over `term_months` monthly payments."""
+    check_terms(principal_minor=principal_minor, annual_rate=annual_rate, term_months=term_months)
+    rate = monthly_rate(annual_rate)
+    principal = Decimal(principal_minor)
+    if amortization is Amortization.ANNUITY:
+        cumulative = [
+            round_half_up(x) for x in _cumulative_principal(principal, rate, term_months)
+        ]
+    else:
+        cumulative = [round_half_up(principal * k / term_months) for k in range(1, term_months)]
+    cumulative.append(principal_minor)  # the last installment repays exactly what is left
+    return _build(
+        cumulative,
+        principal_minor=principal_minor,
+        annual_rate=annual_rate,
+        first_due_on=first_due_on,
+    )

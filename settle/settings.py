@@ -1,0 +1,180 @@
+"""Settle's settings: one typed `Settings` read from `SETTLE_*` variables and `var/settle.env`.
+
+Settings are built once by the composition root (`load_settings`) and handed to whatever needs
+them; nothing else in Settle reads the environment. A bad or missing setting becomes a
+`ConfigError` with one line per problem, each naming the variable to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from models import PiiCipher, PiiKeyError
+from models.pii import decode_key
+
+ENV_PREFIX = "SETTLE_"
+# Relative on purpose: Settle runs from its checkout (`make run`), like the default SQLite path.
+ENV_FILE = Path("var") / "settle.env"
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
+API_TOKEN_MIN_LENGTH = 16
+
+Environment = Literal["development", "production"]
+Jurisdiction = Literal["us_reg_f", "cn", "uk"]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+# Values of these settings may be quoted back in error messages; every other one may hold a
+# secret or a password inside a URL.
+_QUOTABLE = frozenset({"env", "jurisdiction", "host", "port", "log_level", "public_base_url"})
+
+
+class ConfigError(Exception):
+    """Settings are missing or malformed; the message has one line per problem."""
+
+
+class Settings(BaseSettings):
+    """Everything an operator configures, typed and validated at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        # `SETTLE_API_TOKEN=` in a file means "not set", not "an empty token".
+        env_ignore_empty=True,
+        # A misspelt SETTLE_* line in var/settle.env is reported rather than silently ignored.
+        extra="forbid",
+        frozen=True,
+    )
+
+    env: Environment = "development"
+    database_url: str = "sqlite:///var/settle.db"
+    encryption_key: SecretStr | None = Field(default=None, validate_default=True)
+    api_token: SecretStr | None = Field(default=None, validate_default=True)
+    public_base_url: str = "http://127.0.0.1:8000"
+    jurisdiction: Jurisdiction = "us_reg_f"
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: LogLevel = "info"
+
+    @field_validator("env", "jurisdiction", "log_level", mode="before")
+    @classmethod
+    def _lowercase(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value.strip())
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL; expected sqlite:///path/to/file.db or "
+                "postgresql://user:password@host:port/database"
+            ) from None
+        if url.get_backend_name() not in SUPPORTED_DATABASES:
+            raise ValueError(
+                f"{url.get_backend_name()} is not supported; use a sqlite:/// or postgresql:// URL"
+            )
+        return value.strip()
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _check_encryption_key(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        if value is None:
+            _require_outside_development(info, "create one with `settle keygen`")
+            return None
+        try:
+            decode_key(value.get_secret_value())
+        except PiiKeyError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _check_api_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            _require_outside_development(info, "use a long random string")
+            return None
+        if len(value.get_secret_value()) < API_TOKEN_MIN_LENGTH:
+            raise ValueError(f"must be at least {API_TOKEN_MIN_LENGTH} characters long")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+            raise ValueError(
+                "must be an http:// or https:// URL, such as https://settle.example.com"
+            )
+        # Routes are appended to it ("/webhooks/..."), so keep one canonical form.
+        return value.rstrip("/")
+
+    def pii_cipher(self) -> PiiCipher:
+        """The cipher for personal data; `ConfigError` when no key is configured."""
+        if self.encryption_key is None:
+            raise ConfigError(
+                f"{ENV_PREFIX}ENCRYPTION_KEY: not set; run `settle init` to write one to "
+                f"{ENV_FILE}, or set it to the output of `settle keygen`"
+            )
+        return PiiCipher.from_text(self.encryption_key.get_secret_value())
+
+
+def _require_outside_development(info: ValidationInfo, hint: str) -> None:
+    # `env` is declared first, so it is already validated here (absent only if it was invalid,
+    # in which case that error is the one to report).
+    env = info.data.get("env")
+    if env is not None and env != "development":
+        raise ValueError(f"required when {ENV_PREFIX}ENV={env}; {hint}")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and `var/settle.env`; keyword arguments win over both."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_describe(error) for error in exc.errors())) from None
+
+
+def variable_name(field: str) -> str:
+    """The environment variable behind a settings field."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _describe(error: ErrorDetails) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = variable_name(field) if field else "settings"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        # Lines of the env file arrive with their prefix still on ("settle_databse_url").
+        name = field.upper() if field.upper().startswith(ENV_PREFIX) else name
+        return f"{name}: not a setting Settle knows (check the spelling in {ENV_FILE})"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        problem = f"must be one of {expected}".replace("'", "")
+    elif kind == "value_error":
+        problem = str(error.get("ctx", {}).get("error", error["msg"]))
+    else:
+        problem = error["msg"][:1].lower() + error["msg"][1:]
+    if field in _QUOTABLE and kind != "missing":
+        problem += f" (got {error['input']!r})"
+    return f"{name}: {problem}"
