@@ -76,14 +76,18 @@ class PiiCipher:
     def _index_key(self) -> bytes:
         return _derive(self.master_key, b"settle/pii/blind-index/v1")
 
-    def encrypt(self, plaintext: str) -> str:
-        """Ciphertext of `plaintext`, fresh nonce each time, as ASCII text."""
+    def encrypt(self, plaintext: str, *, context: str = "") -> str:
+        """Ciphertext of `plaintext`, fresh nonce each time, as ASCII text.
+
+        `context` (the column, e.g. "borrowers.national_id") is authenticated with the value, so
+        a ciphertext copied into another column no longer decrypts.
+        """
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), None)
+        sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
         return base64.b64encode(_FORMAT_VERSION + nonce + sealed).decode("ascii")
 
-    def decrypt(self, token: str) -> str:
-        """Plaintext of a value produced by `encrypt`."""
+    def decrypt(self, token: str, *, context: str = "") -> str:
+        """Plaintext of a value produced by `encrypt` with the same `context`."""
         try:
             blob = base64.b64decode(token.encode("ascii"), validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -92,7 +96,7 @@ class PiiCipher:
             raise PiiDecryptError("stored PII has an unknown format version")
         nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
         try:
-            return self._aead.decrypt(nonce, sealed, None).decode("utf-8")
+            return self._aead.decrypt(nonce, sealed, context.encode("utf-8")).decode("utf-8")
         except InvalidTag as exc:
             raise PiiDecryptError("stored PII does not decrypt with the configured key") from exc
 

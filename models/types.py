@@ -49,31 +49,47 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class EncryptedText(TypeDecorator[str]):
-    """A string encrypted with AES-GCM before it reaches the database."""
+    """A string encrypted with AES-GCM before it reaches the database.
+
+    `context` names the column; it is authenticated with every value, so ciphertexts cannot be
+    moved between columns.
+    """
 
     impl = Text
     cache_ok = True
 
+    def __init__(self, context: str = "") -> None:
+        super().__init__()
+        self.context = context
+
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else cipher_of(dialect).encrypt(value)
+        return None if value is None else cipher_of(dialect).encrypt(value, context=self.context)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else cipher_of(dialect).decrypt(str(value))
+        if value is None:
+            return None
+        return cipher_of(dialect).decrypt(str(value), context=self.context)
 
 
 class EncryptedDate(TypeDecorator[date]):
-    """A calendar date encrypted at rest (dates of birth)."""
+    """A calendar date encrypted at rest (dates of birth), bound to its column."""
 
     impl = Text
     cache_ok = True
 
+    def __init__(self, context: str = "") -> None:
+        super().__init__()
+        self.context = context
+
     def process_bind_param(self, value: date | None, dialect: Dialect) -> str | None:
-        return None if value is None else cipher_of(dialect).encrypt(value.isoformat())
+        if value is None:
+            return None
+        return cipher_of(dialect).encrypt(value.isoformat(), context=self.context)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> date | None:
         if value is None:
             return None
-        return date.fromisoformat(cipher_of(dialect).decrypt(str(value)))
+        return date.fromisoformat(cipher_of(dialect).decrypt(str(value), context=self.context))
 
 
 def session_cipher(session: object) -> PiiCipher:

@@ -4,6 +4,7 @@ Other packages call the functions exported here; each takes the SQLAlchemy sessi
 keyword argument and flushes, never commits (the caller owns the unit of work).
 """
 
+from servicing.arrangements import break_settlement, review_arrangements
 from servicing.balance import (
     Balance,
     Bucket,
@@ -24,6 +25,7 @@ from servicing.borrowers import (
     phone_kind,
     phone_time_zones,
 )
+from servicing.demo import SeedSummary, seed_portfolio
 from servicing.errors import Conflict, InvalidInput, NotEligible, NotFound, ServicingError
 from servicing.extensions import (
     ExtensionDecision,
@@ -35,6 +37,7 @@ from servicing.extensions import (
     quote_extension,
 )
 from servicing.holds import active_holds, place_hold, release_hold
+from servicing.imports import ImportFailed, ImportResult, RowError, import_loans, import_payments
 from servicing.loans import (
     NewLoan,
     create_loan,
@@ -44,7 +47,7 @@ from servicing.loans import (
     write_off_loan,
 )
 from servicing.money import check_currency, exponent, from_minor, to_minor
-from servicing.payments import apply_credit, list_payments, post_payment
+from servicing.payments import apply_credit, apply_due_credit, list_payments, post_payment
 from servicing.products import Product, catalogue
 from servicing.promises import (
     MAX_PROMISE_DAYS,
@@ -71,6 +74,8 @@ __all__ = [
     "ExtensionDecision",
     "ExtensionQuote",
     "ExtensionReason",
+    "ImportFailed",
+    "ImportResult",
     "InstallmentPosition",
     "InvalidInput",
     "MovedInstallment",
@@ -80,12 +85,16 @@ __all__ = [
     "NotFound",
     "OfferRefusal",
     "Product",
+    "RowError",
     "ScheduledInstallment",
+    "SeedSummary",
     "ServicingError",
     "accept_offer",
     "active_holds",
     "apply_credit",
+    "apply_due_credit",
     "apply_extension",
+    "break_settlement",
     "bucket_counts",
     "bucket_for",
     "capitalised_balance",
@@ -104,6 +113,8 @@ __all__ = [
     "get_borrower_by_ref",
     "get_loan",
     "get_loan_by_ref",
+    "import_loans",
+    "import_payments",
     "list_extensions",
     "list_offers",
     "list_payments",
@@ -119,6 +130,8 @@ __all__ = [
     "quote_restructuring",
     "record_promise",
     "release_hold",
+    "review_arrangements",
+    "seed_portfolio",
     "to_minor",
     "write_off_loan",
 ]

@@ -34,14 +34,25 @@ class NewBorrower:
     telegram_chat_id: int | None = None
 
 
+TELEGRAM_CHAT_ID_RANGE = (-(2**63), 2**63 - 1)  # a signed 64-bit integer, like the column
+
+
+def mask_phone(number: str) -> str:
+    """A phone number safe to echo in messages and logs: only its last four digits."""
+    digits = "".join(c for c in number if c.isdigit())
+    return "•••" + digits[-4:]
+
+
 def normalize_phone(number: str, *, country: str | None = None, field: str = "phones") -> str:
-    """The E.164 form of a phone number, or `InvalidInput` if it is not a valid number."""
+    """The E.164 form of a phone number, or `InvalidInput` (the number masked) if it is invalid."""
     try:
         parsed = phonenumbers.parse(number, (country or "").upper() or None)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput(f"{number!r} is not a phone number: {exc}", field=field) from exc
+        raise InvalidInput(
+            f"{mask_phone(number)} is not a phone number: {exc}", field=field
+        ) from exc
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidInput(f"{number!r} is not a valid phone number", field=field)
+        raise InvalidInput(f"{mask_phone(number)} is not a valid phone number", field=field)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -97,6 +108,11 @@ def create_borrower(*, session: Session, borrower: NewBorrower) -> Borrower:
     if language not in LANGUAGES:
         raise InvalidInput(
             f"preferred_language must be one of {', '.join(LANGUAGES)}", field="preferred_language"
+        )
+    chat = borrower.telegram_chat_id
+    if chat is not None and not TELEGRAM_CHAT_ID_RANGE[0] <= chat <= TELEGRAM_CHAT_ID_RANGE[1]:
+        raise InvalidInput(
+            "telegram_chat_id must be a signed 64-bit integer", field="telegram_chat_id"
         )
     numbers = list(dict.fromkeys(normalize_phone(p, country=country) for p in borrower.phones))
     cipher = session_cipher(session)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, select
@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from models import Extension, HoldKind, Installment, Loan, LoanStatus
 from servicing.balance import loan_balance
 from servicing.calendar import add_months
-from servicing.errors import NotEligible
+from servicing.errors import InvalidInput, NotEligible
 from servicing.holds import active_holds
+from servicing.ledger import refuse_back_dating, refuse_future
 from servicing.loans import get_loan, lock_loan, open_installments
 from servicing.money import from_minor
 from servicing.products import ExtensionRules, catalogue
@@ -213,18 +214,35 @@ def _quote(session: Session, loan: Loan, months: int, as_of: date) -> ExtensionQ
 
 
 def quote_extension(*, session: Session, loan_id: int, months: int, as_of: date) -> ExtensionQuote:
-    """Whether an extension of `months` would be granted on `as_of`, and what it would move."""
+    """Whether an extension of `months` would be granted on `as_of`, and what it would move.
+
+    Eligibility is judged on the day asked, so a day before the loan's latest change (money, an
+    extension, an arrangement) is refused (field `on`): the answer would ignore that change.
+    """
     loan = get_loan(session=session, loan_id=loan_id)
+    refuse_back_dating(session, loan, as_of, field="on")
     return _quote(session, loan, months, as_of)
 
 
-def apply_extension(*, session: Session, loan_id: int, months: int, on: date) -> Extension:
+def apply_extension(
+    *, session: Session, loan_id: int, months: int, on: date, today: date | None = None
+) -> Extension:
     """Grant an extension of `months` on `on`, or `NotEligible` with the reason code.
 
     A referred request is refused here too (reason `referred_to_human`): a collector grants it
-    through the console.
+    through the console. `on` may not be before the loan's latest change; with `today` it must be
+    within a day of it (time zones): eligibility is judged on the day the extension is granted, so
+    a past day on which the loan was still eligible cannot be chosen.
     """
     loan = lock_loan(session=session, loan_id=loan_id)
+    refuse_future(on, today=today, field="on")
+    if today is not None and on < today - timedelta(days=1):
+        raise InvalidInput(
+            f"on {on.isoformat()} is in the past; an extension is granted on the day it is asked"
+            f" for (from {(today - timedelta(days=1)).isoformat()})",
+            field="on",
+        )
+    refuse_back_dating(session, loan, on, field="on")
     quote = _quote(session, loan, months, on)
     if quote.decision is not ExtensionDecision.APPROVED:
         reason = quote.reason or ExtensionReason.REFERRED_TO_HUMAN

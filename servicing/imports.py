@@ -1,18 +1,21 @@
 """Loading loans and payments from the lender's CSV exports, all or nothing.
 
 Every row is checked by the same servicing functions the API uses; a bad row is reported with its
-line number and reason, and if any row is bad nothing from the file is kept.
+line number, the column at fault and the reason, and if any row is bad nothing from the file is
+kept. A row the database itself refuses is a row error too, never a traceback.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from servicing.borrowers import NewBorrower, create_borrower, get_borrower_by_ref
@@ -67,7 +70,8 @@ Row = dict[str, str]
 
 def _rows(
     stream: TextIO, columns: tuple[str, ...], required: tuple[str, ...]
-) -> list[tuple[int, Row]]:
+) -> tuple[list[tuple[int, Row]], list[RowError]]:
+    """The rows to import, and the lines refused before any rule runs (more cells than columns)."""
     reader = csv.DictReader(stream)
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in required if c not in header]
@@ -77,10 +81,39 @@ def _rows(
     if unknown:
         raise ImportFailed([RowError(1, f"unknown column(s): {', '.join(unknown)}")])
     rows: list[tuple[int, Row]] = []
+    errors: list[RowError] = []
     for raw in reader:
+        extra = raw.get(None)
+        if extra:
+            errors.append(
+                RowError(
+                    reader.line_num,
+                    f"{len(header) + len(extra)} cells, but the header has {len(header)} columns",
+                )
+            )
+            continue
         values = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
         rows.append((reader.line_num, values))
-    return rows
+    return rows, errors
+
+
+@contextmanager
+def _columns(renamed: dict[str, str]) -> Iterator[None]:
+    """Name the CSV column in an error a servicing function raised under its own field name."""
+    try:
+        yield
+    except ServicingError as exc:
+        if exc.field in renamed:
+            exc.field = renamed[exc.field]
+        raise
+
+
+def _reason(exc: ServicingError) -> str:
+    """The error as a row reason: a bad value is led by its column (unless the message already
+    starts with it); unknown references and conflicts already quote the reference at fault."""
+    if isinstance(exc, InvalidInput) and exc.field and not exc.message.startswith(exc.field):
+        return f"{exc.field}: {exc.message}"
+    return exc.message
 
 
 def _required(row: Row, names: Iterable[str]) -> None:
@@ -115,13 +148,21 @@ def _each_row(
             with session.begin_nested():
                 handle(row)
         except ServicingError as exc:
-            errors.append(RowError(line, exc.message))
+            errors.append(RowError(line, _reason(exc)))
+        except (SQLAlchemyError, OverflowError) as exc:
+            # The savepoint rolled the row back. The database's own text may quote the row's
+            # values (personal data), so only the kind of failure is reported.
+            cause = getattr(exc, "orig", None) or exc
+            errors.append(RowError(line, f"the database refused this row ({type(cause).__name__})"))
     return errors
 
 
-def import_loans(*, session: Session, stream: TextIO) -> ImportResult:
-    """Create the borrowers and loans in a loans CSV; `ImportFailed` lists every bad line."""
-    rows = _rows(stream, LOAN_COLUMNS, LOAN_REQUIRED)
+def import_loans(*, session: Session, stream: TextIO, today: date | None = None) -> ImportResult:
+    """Create the borrowers and loans in a loans CSV; `ImportFailed` lists every bad line.
+
+    `today` (the caller's clock) refuses disbursements later than tomorrow.
+    """
+    rows, refused = _rows(stream, LOAN_COLUMNS, LOAN_REQUIRED)
     counts = {"borrowers": 0, "loans": 0}
 
     def handle(row: Row) -> None:
@@ -129,42 +170,45 @@ def import_loans(*, session: Session, stream: TextIO) -> ImportResult:
         try:
             borrower = get_borrower_by_ref(session=session, external_ref=row["borrower_ref"])
         except NotFound:
-            borrower = create_borrower(
-                session=session,
-                borrower=NewBorrower(
-                    external_ref=row["borrower_ref"],
-                    full_name=row["full_name"],
-                    country=row["country"],
-                    phones=[row["phone"]] if row.get("phone") else [],
-                    preferred_language=row.get("preferred_language") or "en",
-                    time_zone=row.get("time_zone") or None,
-                    postal_address=row.get("postal_address") or None,
-                    date_of_birth=_date(row, "date_of_birth"),
-                    national_id=row.get("national_id") or None,
-                ),
-            )
+            with _columns({"external_ref": "borrower_ref", "phones": "phone"}):
+                borrower = create_borrower(
+                    session=session,
+                    borrower=NewBorrower(
+                        external_ref=row["borrower_ref"],
+                        full_name=row["full_name"],
+                        country=row["country"],
+                        phones=[row["phone"]] if row.get("phone") else [],
+                        preferred_language=row.get("preferred_language") or "en",
+                        time_zone=row.get("time_zone") or None,
+                        postal_address=row.get("postal_address") or None,
+                        date_of_birth=_date(row, "date_of_birth"),
+                        national_id=row.get("national_id") or None,
+                    ),
+                )
             counts["borrowers"] += 1
         disbursed_on = _date(row, "disbursed_on")
         assert disbursed_on is not None  # required above
-        create_loan(
-            session=session,
-            loan=NewLoan(
-                external_ref=row["loan_ref"],
-                borrower_id=borrower.id,
-                principal=Decimal(row["principal"])
-                if _is_number(row["principal"])
-                else _bad(row, "principal"),
-                currency=row["currency"],
-                annual_rate=parse_rate(row["annual_rate"]),
-                term_months=_int(row, "term_months"),
-                disbursed_on=disbursed_on,
-                first_due_on=_date(row, "first_due_on"),
-                product=row.get("product") or None,
-            ),
-        )
+        with _columns({"external_ref": "loan_ref", "borrower_id": "borrower_ref"}):
+            create_loan(
+                session=session,
+                today=today,
+                loan=NewLoan(
+                    external_ref=row["loan_ref"],
+                    borrower_id=borrower.id,
+                    principal=Decimal(row["principal"])
+                    if _is_number(row["principal"])
+                    else _bad(row, "principal"),
+                    currency=row["currency"],
+                    annual_rate=parse_rate(row["annual_rate"]),
+                    term_months=_int(row, "term_months"),
+                    disbursed_on=disbursed_on,
+                    first_due_on=_date(row, "first_due_on"),
+                    product=row.get("product") or None,
+                ),
+            )
         counts["loans"] += 1
 
-    errors = _each_row(session, rows, handle)
+    errors = sorted(refused + _each_row(session, rows, handle), key=lambda e: e.line)
     if errors:
         raise ImportFailed(errors)
     return ImportResult(
@@ -172,9 +216,12 @@ def import_loans(*, session: Session, stream: TextIO) -> ImportResult:
     )
 
 
-def import_payments(*, session: Session, stream: TextIO) -> ImportResult:
-    """Post the payments in a payments CSV, in date order; `ImportFailed` lists every bad line."""
-    rows = _rows(stream, PAYMENT_COLUMNS, PAYMENT_REQUIRED)
+def import_payments(*, session: Session, stream: TextIO, today: date | None = None) -> ImportResult:
+    """Post the payments in a payments CSV, in date order; `ImportFailed` lists every bad line.
+
+    `today` (the caller's clock) refuses payments received later than tomorrow.
+    """
+    rows, refused = _rows(stream, PAYMENT_COLUMNS, PAYMENT_REQUIRED)
     # Payments post in the order they were received, whatever order the export lists them in.
     rows.sort(key=lambda item: item[1].get("received_on", ""))
     posted = 0
@@ -185,18 +232,20 @@ def import_payments(*, session: Session, stream: TextIO) -> ImportResult:
         received_on = _date(row, "received_on")
         assert received_on is not None  # required above
         loan = get_loan_by_ref(session=session, external_ref=row["loan_ref"])
-        post_payment(
-            session=session,
-            loan_id=loan.id,
-            amount=Decimal(row["amount"]) if _is_number(row["amount"]) else _bad(row, "amount"),
-            currency=row["currency"],
-            received_on=received_on,
-            external_ref=row.get("payment_ref") or None,
-            method=row.get("method") or "import",
-        )
+        with _columns({"external_ref": "payment_ref", "loan_id": "loan_ref"}):
+            post_payment(
+                session=session,
+                loan_id=loan.id,
+                amount=Decimal(row["amount"]) if _is_number(row["amount"]) else _bad(row, "amount"),
+                currency=row["currency"],
+                received_on=received_on,
+                external_ref=row.get("payment_ref") or None,
+                method=row.get("method") or "import",
+                today=today,
+            )
         posted += 1
 
-    errors = sorted(_each_row(session, rows, handle), key=lambda e: e.line)
+    errors = sorted(refused + _each_row(session, rows, handle), key=lambda e: e.line)
     if errors:
         raise ImportFailed(errors)
     return ImportResult(rows=len(rows), payments_posted=posted)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from models import Amortization, Installment, Loan, LoanStatus, is_postgresql
 from servicing.borrowers import get_borrower
 from servicing.calendar import add_months
 from servicing.errors import Conflict, InvalidInput, NotFound
-from servicing.money import check_currency, positive_minor
+from servicing.money import check_currency, decimal_places, positive_minor
 from servicing.products import catalogue
 from servicing.schedule import ScheduledInstallment, check_terms, generate_schedule
 
@@ -35,12 +35,19 @@ class NewLoan:
     amortization: Amortization | None = None
 
 
+RATE_PLACES = 6  # the scale of the annual_rate columns
+
+
 def parse_rate(value: Decimal | str | float, *, field: str = "annual_rate") -> Decimal:
-    """An annual rate as an exact decimal fraction."""
+    """An annual rate as an exact decimal fraction (at most six decimal places, never rounded)."""
     try:
         rate = Decimal(str(value))
     except InvalidOperation as exc:
         raise InvalidInput(f"{value!r} is not a rate", field=field) from exc
+    if rate.is_finite() and decimal_places(rate) > RATE_PLACES:
+        raise InvalidInput(
+            f"{field} {value} has more than {RATE_PLACES} decimal places", field=field
+        )
     return rate
 
 
@@ -66,9 +73,16 @@ def installment_rows(
     ]
 
 
-def create_loan(*, session: Session, loan: NewLoan) -> Loan:
-    """Book a disbursed loan and generate its schedule."""
+def create_loan(*, session: Session, loan: NewLoan, today: date | None = None) -> Loan:
+    """Book a disbursed loan and generate its schedule.
+
+    With `today`, a disbursement later than tomorrow is refused.
+    """
     get_borrower(session=session, borrower_id=loan.borrower_id)
+    if today is not None and loan.disbursed_on > today + timedelta(days=1):
+        raise InvalidInput(
+            f"disbursed_on {loan.disbursed_on.isoformat()} is in the future", field="disbursed_on"
+        )
     if not loan.external_ref.strip():
         raise InvalidInput("external_ref must not be empty", field="external_ref")
     product = catalogue().get(loan.product)
@@ -84,12 +98,19 @@ def create_loan(*, session: Session, loan: NewLoan) -> Loan:
             "first_due_on must be within two months of disbursed_on", field="first_due_on"
         )
     amortization = loan.amortization or product.amortization
+    # A first period that is not exactly one month is charged interest for its actual days.
+    odd_days = (
+        None
+        if first_due_on == add_months(loan.disbursed_on, 1)
+        else (first_due_on - loan.disbursed_on).days
+    )
     schedule = generate_schedule(
         principal_minor=principal_minor,
         annual_rate=rate,
         term_months=loan.term_months,
         first_due_on=first_due_on,
         amortization=amortization,
+        first_period_days=odd_days,
     )
     row = Loan(
         external_ref=loan.external_ref.strip(),

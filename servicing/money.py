@@ -12,6 +12,10 @@ from babel.numbers import get_currency_precision, list_currencies
 
 from servicing.errors import InvalidInput
 
+# The largest amount accepted anywhere (API, CSV, code), in minor units: far above any real loan,
+# far below what a 64-bit column holds even after sums over a portfolio.
+MAX_MINOR = 10**15
+
 
 @cache
 def _known_currencies() -> frozenset[str]:
@@ -38,6 +42,17 @@ def round_half_up(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def decimal_places(value: Decimal) -> int:
+    """How many decimal places a finite decimal really has (trailing zeros do not count).
+
+    Read from the digits, not through `normalize()`, which underflows 1E-999999999 to zero.
+    """
+    _, digits, exp = value.as_tuple()
+    assert isinstance(exp, int)
+    trailing = len(digits) - len("".join(str(d) for d in digits).rstrip("0"))
+    return max(-(exp + trailing), 0)
+
+
 def to_minor(amount: Decimal | str | int, currency: str, *, field: str = "amount") -> int:
     """Exact minor units of `amount`; extra decimal places are an error, never rounded away."""
     try:
@@ -46,11 +61,19 @@ def to_minor(amount: Decimal | str | int, currency: str, *, field: str = "amount
         raise InvalidInput(f"{amount!r} is not a number", field=field) from exc
     if not value.is_finite():
         raise InvalidInput(f"{amount!r} is not a finite amount", field=field)
-    scaled = value.scaleb(exponent(currency))
-    if scaled != scaled.to_integral_value():
+    places = exponent(currency)
+    limit = from_minor(MAX_MINOR, currency)
+    # Checked on the decimal's own digits and exponent before scaling, so 1E+999999999 never
+    # becomes a billion-digit integer and 1E-999999999 never underflows to zero.
+    if not value.is_zero() and value.adjusted() > len(str(MAX_MINOR)):
+        raise InvalidInput(f"{field} must be at most {limit} {currency.upper()}", field=field)
+    if not value.is_zero() and decimal_places(value) > places:
         raise InvalidInput(
             f"{amount} has more decimal places than {currency.upper()} allows", field=field
         )
+    scaled = value.scaleb(places)
+    if abs(scaled) > MAX_MINOR:
+        raise InvalidInput(f"{field} must be at most {limit} {currency.upper()}", field=field)
     return int(scaled)
 
 

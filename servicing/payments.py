@@ -4,7 +4,7 @@ The waterfall (DESIGN.md) pays fees, then interest, then principal, oldest insta
 every installment due on or before the day the money arrived, then the next upcoming one (paying
 the next installment early is not an overpayment). Whatever is left is an overpayment, handled as
 the loan's product says: prepaid principal from the last installment back (shortening the term), or
-held as credit for the borrower.
+held as credit for the borrower. Money that covers the payoff on its day settles the loan instead.
 
 Every unit moved is a `PaymentAllocation` row, so for each loan
     sum(payments) == sum(allocations), sum(CREDIT allocations) == loan.credit_minor,
@@ -17,121 +17,40 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import (
-    AllocationComponent,
-    Installment,
-    Loan,
-    LoanStatus,
-    Payment,
-    PaymentAllocation,
-)
+from models import AllocationComponent, Installment, Loan, LoanStatus, Payment
+from servicing.arrangements import break_overdue_settlement
 from servicing.errors import Conflict, InvalidInput
-from servicing.loans import get_loan, lock_loan, require_active
-from servicing.money import check_currency, positive_minor, round_half_up
-from servicing.products import Overpayment, catalogue
-from servicing.schedule import MONTHS_PER_YEAR
-
-# (component, due column, paid column) in waterfall order.
-_COMPONENTS: tuple[tuple[AllocationComponent, str, str], ...] = (
-    (AllocationComponent.FEE, "fee_minor", "fee_paid_minor"),
-    (AllocationComponent.INTEREST, "interest_minor", "interest_paid_minor"),
-    (AllocationComponent.PRINCIPAL, "principal_minor", "principal_paid_minor"),
+from servicing.ledger import (
+    Allocator,
+    accrued_interest,
+    apply_credit_on,
+    close_if_paid,
+    installment_interest,
+    last_change,
+    live_schedule,
+    open_only,
+    owed,
+    pay_due,
+    period_of,
+    refuse_back_dating,
+    refuse_future,
+    settle_if_done,
+    unpaid,
 )
+from servicing.loans import get_loan, lock_loan, require_active
+from servicing.money import check_currency, positive_minor
+from servicing.products import Overpayment, catalogue
+
 _MAX_REF = 64
 _MAX_METHOD = 32
 
 
-def _owed(installment: Installment, due: str, paid: str) -> int:
-    return int(getattr(installment, due)) - int(getattr(installment, paid))
-
-
-def _unpaid(installment: Installment) -> int:
-    return sum(_owed(installment, due, paid) for _, due, paid in _COMPONENTS)
-
-
-@dataclass
-class _Allocator:
-    """One pot of money (a payment, or held credit) being moved into allocation rows."""
-
-    session: Session
-    loan: Loan
-    payment: Payment | None
-    on: date
-    remaining: int
-
-    def record(
-        self, installment: Installment | None, component: AllocationComponent, amount: int
-    ) -> None:
-        """One allocation row; the caller keeps the installment's paid columns in step."""
-        self.session.add(
-            PaymentAllocation(
-                payment=self.payment,
-                loan_id=self.loan.id,
-                installment_id=None if installment is None else installment.id,
-                component=component,
-                amount_minor=amount,
-                applied_on=self.on,
-            )
-        )
-
-    def take(
-        self, installment: Installment, component: AllocationComponent, due: str, paid: str
-    ) -> None:
-        """As much of one component of one installment as the money left covers."""
-        amount = min(_owed(installment, due, paid), self.remaining)
-        if amount <= 0:
-            return
-        setattr(installment, paid, int(getattr(installment, paid)) + amount)
-        self.record(installment, component, amount)
-        self.remaining -= amount
-
-    def pay(self, installment: Installment) -> None:
-        """Fees, then interest, then principal of one installment."""
-        for component, due, paid in _COMPONENTS:
-            self.take(installment, component, due, paid)
-        _close_if_paid(installment, self.on)
-
-    def to_credit(self) -> None:
-        """Hold what is left for the borrower."""
-        if self.remaining > 0:
-            self.record(None, AllocationComponent.CREDIT, self.remaining)
-            self.loan.credit_minor += self.remaining
-            self.remaining = 0
-
-
-def _close_if_paid(installment: Installment, on: date) -> None:
-    if installment.paid_on is None and _unpaid(installment) == 0:
-        installment.paid_on = on
-
-
-def _schedule(session: Session, loan: Loan) -> list[Installment]:
-    """Live (not superseded) installments, oldest due first, read fresh after the lock."""
-    statement = (
-        select(Installment)
-        .where(Installment.loan_id == loan.id, Installment.superseded_by_arrangement_id.is_(None))
-        .order_by(Installment.due_on, Installment.seq)
-        .execution_options(populate_existing=True)
-    )
-    return list(session.scalars(statement))
-
-
-def _open(installments: list[Installment]) -> list[Installment]:
-    return [i for i in installments if i.paid_on is None]
-
-
-def _pay_due(allocator: _Allocator, installments: list[Installment]) -> None:
-    for installment in _open(installments):
-        if installment.due_on > allocator.on or allocator.remaining <= 0:
-            return
-        allocator.pay(installment)
-
-
-def _pay_next_upcoming(allocator: _Allocator, installments: list[Installment]) -> None:
-    upcoming = [i for i in _open(installments) if i.due_on > allocator.on and _unpaid(i) > 0]
+def _pay_next_upcoming(allocator: Allocator, installments: list[Installment]) -> None:
+    upcoming = [i for i in open_only(installments) if i.due_on > allocator.on and unpaid(i) > 0]
     if upcoming and allocator.remaining > 0:
         allocator.pay(upcoming[0])
 
@@ -141,64 +60,115 @@ def _reprice_interest(loan: Loan, future: list[Installment]) -> None:
 
     Installments whose interest is partly paid keep their terms: their period's charge is settled.
     """
-    outstanding = sum(_owed(i, "principal_minor", "principal_paid_minor") for i in future)
+    outstanding = sum(owed(i, "principal_minor", "principal_paid_minor") for i in future)
     for installment in future:
         if installment.interest_paid_minor == 0:
-            installment.interest_minor = round_half_up(
-                Decimal(outstanding) * loan.annual_rate / MONTHS_PER_YEAR
-            )
-        outstanding -= _owed(installment, "principal_minor", "principal_paid_minor")
+            installment.interest_minor = installment_interest(loan, installment, outstanding)
+        outstanding -= owed(installment, "principal_minor", "principal_paid_minor")
 
 
-def _reduce_principal(allocator: _Allocator, installments: list[Installment]) -> None:
+def _reduce_principal(allocator: Allocator, installments: list[Installment]) -> None:
     """Prepay principal from the last installment back, so the term shortens, not the payment."""
     if allocator.remaining <= 0:
         return
-    future = _open(installments)
+    future = open_only(installments)
     for installment in reversed(future):
         allocator.take(
             installment, AllocationComponent.PRINCIPAL, "principal_minor", "principal_paid_minor"
         )
     _reprice_interest(allocator.loan, future)
     for installment in future:
-        _close_if_paid(installment, allocator.on)
+        close_if_paid(installment, allocator.on)
     # Money beyond every unit of principal is owed back to the borrower.
     allocator.to_credit()
 
 
-def _settle_if_done(loan: Loan, installments: list[Installment], on: date) -> None:
-    """A loan on which nothing is owed any more is settled that day."""
-    if any(_unpaid(i) > 0 for i in installments):
-        return
+@dataclass(frozen=True)
+class _Payoff:
+    """What repays the loan in full on a day, and the interest accrued in the running period."""
+
+    amount_minor: int
+    running: int | None  # index of the installment running on the day
+    accrued_minor: int
+
+
+def _payoff(loan: Loan, installments: list[Installment], on: date) -> _Payoff:
+    """The payoff on `on` (the figure `loan_balance(...).payoff_minor` shows for that day).
+
+    Principal outstanding, interest of installments due by `on`, every unpaid fee, the interest
+    accrued in the running period, less held credit.
+    """
+    periods = [period_of(loan, i) for i in installments]
+    running, accrued = accrued_interest(periods, disbursed_on=loan.disbursed_on, as_of=on)
+    total = accrued - loan.credit_minor
     for installment in installments:
-        _close_if_paid(installment, on)
-    loan.status = LoanStatus.SETTLED
-    loan.closed_on = on
+        total += owed(installment, "principal_minor", "principal_paid_minor")
+        total += owed(installment, "fee_minor", "fee_paid_minor")
+        if installment.due_on <= on:
+            total += owed(installment, "interest_minor", "interest_paid_minor")
+    return _Payoff(max(total, 0), running, accrued)
 
 
-def _last_money_day(session: Session, loan_id: int) -> date | None:
-    """The latest day money was applied on the loan (payments and credit applications)."""
-    latest = session.scalar(
-        select(func.max(PaymentAllocation.applied_on)).where(PaymentAllocation.loan_id == loan_id)
-    )
-    return latest if isinstance(latest, date) else None
+def _pay_off(allocator: Allocator, installments: list[Installment], payoff: _Payoff) -> None:
+    """Settle the loan: interest stops at what has accrued, then credit and money pay the rest.
+
+    The running installment's interest becomes what it has earned by the day; later installments'
+    unpaid interest is dropped (it was never earned). Held credit, then the payment, pay every open
+    installment; what is left is owed back to the borrower.
+    """
+    if payoff.running is not None:
+        running = installments[payoff.running]
+        running.interest_minor = running.interest_paid_minor + payoff.accrued_minor
+        for later in installments[payoff.running + 1 :]:
+            later.interest_minor = later.interest_paid_minor
+    loan = allocator.loan
+    if loan.credit_minor > 0:
+        credit = Allocator(allocator.session, loan, None, allocator.on, loan.credit_minor)
+        for installment in open_only(installments):
+            credit.pay(installment)
+        applied = loan.credit_minor - credit.remaining
+        if applied > 0:
+            credit.record(None, AllocationComponent.CREDIT, -applied)
+            loan.credit_minor -= applied
+    for installment in open_only(installments):
+        allocator.pay(installment)
+    allocator.to_credit()
 
 
-def _refuse_back_dating(session: Session, loan: Loan, on: date, *, field: str) -> None:
-    if on < loan.disbursed_on:
-        raise InvalidInput(
-            f"{field} {on.isoformat()} is before the loan was disbursed on"
-            f" {loan.disbursed_on.isoformat()}",
-            field=field,
-        )
-    latest = _last_money_day(session, loan.id)
-    if latest is not None and on < latest:
-        raise Conflict(
-            f"{field} {on.isoformat()} is before the latest payment on this loan, applied on"
-            f" {latest.isoformat()}; a back-dated payment would need that one reversed and"
-            " re-applied, and reversals are not built",
-            field=field,
-        )
+def apply_credit(*, session: Session, loan_id: int, on: date) -> int:
+    """Apply the loan's held credit to what is due on or before `on`; the amount applied."""
+    loan = lock_loan(session=session, loan_id=loan_id)
+    require_active(loan, action="apply credit")
+    refuse_back_dating(session, loan, on, field="on")
+    installments = live_schedule(session, loan)
+    applied = apply_credit_on(session, loan, installments, on)
+    settle_if_done(loan, installments, on)
+    session.flush()
+    return applied
+
+
+def apply_due_credit(*, session: Session, as_of: date) -> dict[int, int]:
+    """The daily job: apply held credit to installments due by `as_of`, on every loan holding some.
+
+    One query finds the active loans with credit (few: most products prepay principal instead);
+    each is then locked and served by `apply_credit`. A loan changed after `as_of` is left for a
+    later run (applying credit before that change would be back-dated). Returns {loan id: applied}
+    for the loans where credit moved.
+    """
+    loan_ids = session.scalars(
+        select(Loan.id)
+        .where(Loan.status == LoanStatus.ACTIVE, Loan.credit_minor > 0)
+        .order_by(Loan.id)
+    ).all()
+    applied: dict[int, int] = {}
+    for loan_id in loan_ids:
+        latest = last_change(session, loan_id)
+        if latest is not None and as_of < latest[0]:
+            continue
+        amount = apply_credit(session=session, loan_id=loan_id, on=as_of)
+        if amount:
+            applied[loan_id] = amount
+    return applied
 
 
 def _clean_ref(external_ref: str | None) -> str | None:
@@ -224,33 +194,6 @@ def _existing(session: Session, ref: str | None, loan: Loan, amount_minor: int) 
     return found
 
 
-def _apply_credit_on(
-    session: Session, loan: Loan, installments: list[Installment], on: date
-) -> int:
-    if loan.credit_minor <= 0:
-        return 0
-    allocator = _Allocator(session, loan, None, on, loan.credit_minor)
-    _pay_due(allocator, installments)
-    applied = loan.credit_minor - allocator.remaining
-    if applied > 0:
-        # The negative CREDIT row balances the component rows: held money changed place, no more.
-        allocator.record(None, AllocationComponent.CREDIT, -applied)
-        loan.credit_minor -= applied
-    return applied
-
-
-def apply_credit(*, session: Session, loan_id: int, on: date) -> int:
-    """Apply the loan's held credit to what is due on or before `on`; the amount applied."""
-    loan = lock_loan(session=session, loan_id=loan_id)
-    require_active(loan, action="apply credit")
-    _refuse_back_dating(session, loan, on, field="on")
-    installments = _schedule(session, loan)
-    applied = _apply_credit_on(session, loan, installments, on)
-    _settle_if_done(loan, installments, on)
-    session.flush()
-    return applied
-
-
 def _store_payment(session: Session, payment: Payment) -> None:
     session.add(payment)
     try:
@@ -265,18 +208,24 @@ def _store_payment(session: Session, payment: Payment) -> None:
 
 
 def _allocate(session: Session, loan: Loan, payment: Payment) -> None:
-    mode = catalogue().get(loan.product).overpayment
-    installments = _schedule(session, loan)
-    if mode is Overpayment.HOLD_CREDIT:
-        _apply_credit_on(session, loan, installments, payment.received_on)
-    allocator = _Allocator(session, loan, payment, payment.received_on, payment.amount_minor)
-    _pay_due(allocator, installments)
-    _pay_next_upcoming(allocator, installments)
-    if mode is Overpayment.REDUCE_PRINCIPAL:
-        _reduce_principal(allocator, installments)
+    on = payment.received_on
+    if break_overdue_settlement(session=session, loan=loan, on=on):
+        session.flush()
+    installments = live_schedule(session, loan)
+    # Held credit pays what is due before the new money does.
+    apply_credit_on(session, loan, installments, on)
+    allocator = Allocator(session, loan, payment, on, payment.amount_minor)
+    payoff = _payoff(loan, installments, on)
+    if payment.amount_minor >= payoff.amount_minor:
+        _pay_off(allocator, installments, payoff)
     else:
-        allocator.to_credit()
-    _settle_if_done(loan, installments, payment.received_on)
+        pay_due(allocator, installments)
+        _pay_next_upcoming(allocator, installments)
+        if catalogue().get(loan.product).overpayment is Overpayment.REDUCE_PRINCIPAL:
+            _reduce_principal(allocator, installments)
+        else:
+            allocator.to_credit()
+    settle_if_done(loan, installments, on)
 
 
 def post_payment(
@@ -288,8 +237,13 @@ def post_payment(
     received_on: date,
     external_ref: str | None = None,
     method: str = "unknown",
+    today: date | None = None,
 ) -> Payment:
-    """Record money received against a loan and allocate it; a retried `external_ref` is a no-op."""
+    """Record money received against a loan and allocate it; a retried `external_ref` is a no-op.
+
+    With `today`, a `received_on` later than tomorrow is refused. A payment that covers the payoff
+    on `received_on` settles the loan (interest stops at what has accrued).
+    """
     loan = lock_loan(session=session, loan_id=loan_id)
     if check_currency(currency) != loan.currency:
         raise InvalidInput(
@@ -306,7 +260,8 @@ def post_payment(
     if retried is not None:
         return retried
     require_active(loan, action="post a payment")
-    _refuse_back_dating(session, loan, received_on, field="received_on")
+    refuse_future(received_on, today=today, field="received_on")
+    refuse_back_dating(session, loan, received_on, field="received_on")
     payment = Payment(
         loan_id=loan.id,
         external_ref=ref,

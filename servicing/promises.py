@@ -1,7 +1,9 @@
 """Promises to pay: recording a borrower's promise, and resolving promises as kept or broken.
 
 A promise is kept when the payments received from the day it was made to the day it falls due add
-up to the promised amount; it is broken the day after it falls due otherwise. Resolution reads the
+up to the promised amount; it is broken the day after it falls due otherwise. Only payments posted
+after the promise was recorded count: money already in hand when it was made (say, the payment that
+kept the previous promise) cannot keep it. Resolution reads the
 running totals of every pending promise in one grouped query, never one query per promise.
 """
 
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from models import Payment, PromiseStatus, PromiseToPay
 from servicing.errors import InvalidInput
+from servicing.ledger import refuse_future
 from servicing.loans import get_loan, lock_loan, require_active
 from servicing.money import positive_minor
 
@@ -59,13 +62,18 @@ def record_promise(
     due_on: date,
     channel: str,
     promised_on: date,
+    today: date | None = None,
 ) -> PromiseToPay:
-    """Record a promise to pay `amount` by `due_on`; it replaces any pending promise on the loan."""
+    """Record a promise to pay `amount` by `due_on`; it replaces any pending promise on the loan.
+
+    With `today`, a `promised_on` later than tomorrow is refused.
+    """
     loan = lock_loan(session=session, loan_id=loan_id)
     require_active(loan, action="record a promise to pay")
     amount_minor = positive_minor(amount, loan.currency, field="amount")
     if promised_on < loan.disbursed_on:
         raise InvalidInput("promised_on is before the loan was disbursed", field="promised_on")
+    refuse_future(promised_on, today=today, field="promised_on")
     _check_due_on(due_on, promised_on)
     cleaned_channel = _check_channel(channel)
     earlier = pending_promise(session=session, loan_id=loan.id)
@@ -103,6 +111,8 @@ def _kept_days(session: Session, as_of: date, loan_id: int | None) -> dict[int, 
     """
     window = and_(
         Payment.loan_id == PromiseToPay.loan_id,
+        # Posted after the promise was recorded: one payment never keeps two promises.
+        Payment.posted_at >= PromiseToPay.created_at,
         Payment.received_on >= PromiseToPay.promised_on,
         Payment.received_on <= PromiseToPay.due_on,
         Payment.received_on <= as_of,

@@ -1,7 +1,8 @@
 """Restructuring: priced offers computed from a loan's real balance, and accepting one.
 
-A quote capitalises what the borrower owes on the day (principal outstanding plus the interest and
-fees already due, arrears included) and prices it three ways, following the product's
+A quote capitalises what the borrower owes on the day (principal outstanding, the interest and
+fees already due, arrears included, and the interest accrued in the running period) and prices it
+three ways, following the product's
 `RestructuringRules` (servicing/products.yaml): re-amortized over longer terms at the contract
 rate, a hardship plan at a reduced rate, and a lump-sum settlement at a discount. Discounts beyond
 the product's threshold wait for a supervisor. Accepting an offer creates an `Arrangement` whose
@@ -30,6 +31,7 @@ from models import (
 from servicing.balance import Balance, loan_balance
 from servicing.calendar import add_months
 from servicing.errors import Conflict, InvalidInput, NotEligible, NotFound
+from servicing.ledger import last_change, refuse_back_dating, refuse_future
 from servicing.loans import get_loan, installment_rows, lock_loan, open_installments, require_active
 from servicing.money import round_half_up
 from servicing.products import RestructuringRules, catalogue
@@ -49,8 +51,19 @@ class OfferRefusal(StrEnum):
 
 
 def capitalised_balance(balance: Balance) -> int:
-    """What a restructuring re-prices: principal outstanding plus interest and fees already due."""
-    return balance.principal_outstanding_minor + balance.interest_due_minor + balance.fees_due_minor
+    """What a restructuring re-prices: everything owed on the day, before any credit.
+
+    Principal outstanding, interest and fees already due (arrears), fees of installments not yet
+    due, and the interest accrued in the running period: the new schedule's interest runs from the
+    quote day, so the interest earned up to that day is carried into it, never lost.
+    """
+    return (
+        balance.principal_outstanding_minor
+        + balance.interest_due_minor
+        + balance.fees_due_minor
+        + balance.future_fees_minor
+        + balance.accrued_interest_minor
+    )
 
 
 def offer_schedule(
@@ -190,9 +203,13 @@ def _withdraw_live_offers(session: Session, loan_id: int, *, keep: int | None = 
 
 
 def quote_restructuring(*, session: Session, loan_id: int, as_of: date) -> list[RestructuringOffer]:
-    """Price and store the loan's restructuring offers on `as_of`; earlier live offers lapse."""
+    """Price and store the loan's restructuring offers on `as_of`; earlier live offers lapse.
+
+    `as_of` may not be before the loan's latest change: the quote would miss it.
+    """
     loan = lock_loan(session=session, loan_id=loan_id)
     require_active(loan, action="quote a restructuring")
+    refuse_back_dating(session, loan, as_of, field="as_of")
     balance = loan_balance(session=session, loan_id=loan.id, as_of=as_of)
     if capitalised_balance(balance) <= 0:
         raise Conflict(
@@ -251,11 +268,15 @@ def decide_offer(
     return offer
 
 
-def _check_acceptable(session: Session, offer: RestructuringOffer, loan: Loan, on: date) -> None:
+def _check_acceptable(
+    session: Session, offer: RestructuringOffer, loan: Loan, on: date, today: date | None
+) -> None:
     _require_status(offer, *LIVE_STATUSES)
     if on < offer.quoted_on:
         raise InvalidInput("an offer cannot be accepted before it was quoted", field="on")
+    refuse_future(on, today=today, field="on")
     require_active(loan, action="accept a restructuring offer")
+    refuse_back_dating(session, loan, on, field="on")
     _refuse_if_expired(session, offer, on)
     if offer.status is OfferStatus.PENDING_APPROVAL:
         raise NotEligible(
@@ -263,8 +284,19 @@ def _check_acceptable(session: Session, offer: RestructuringOffer, loan: Loan, o
             reason=OfferRefusal.AWAITING_APPROVAL.value,
             field="offer_id",
         )
-    balance = loan_balance(session=session, loan_id=loan.id, as_of=on)
-    if capitalised_balance(balance) != offer.balance_minor:
+    # The loan as it stands on the acceptance day must be the loan that was quoted: nothing may
+    # have changed after the quote day (money, due dates, an arrangement), and the quote day's
+    # balance, recomputed now, must still be the offer's (a change later on the quote day itself).
+    # Time alone changes nothing: the new schedule's interest runs from the quote day.
+    latest = last_change(session, loan.id)
+    stale = latest is not None and latest[0] > offer.quoted_on
+    if (
+        stale
+        or capitalised_balance(
+            loan_balance(session=session, loan_id=loan.id, as_of=offer.quoted_on)
+        )
+        != offer.balance_minor
+    ):
         raise Conflict("the balance changed since the quote; ask for a new quote", field="offer_id")
 
 
@@ -282,17 +314,23 @@ def _replace_schedule(
     loan.installments.extend(rows)
 
 
-def accept_offer(*, session: Session, offer_id: int, on: date) -> Arrangement:
-    """Accept an offer on `on`: an arrangement whose schedule replaces the loan's unpaid rest."""
+def accept_offer(
+    *, session: Session, offer_id: int, on: date, today: date | None = None
+) -> Arrangement:
+    """Accept an offer on `on`: an arrangement whose schedule replaces the loan's unpaid rest.
+
+    `on` may not be before the loan's latest change, nor (with `today`) later than tomorrow.
+    """
     offer, loan = _locked_offer(session, offer_id)
-    _check_acceptable(session, offer, loan, on)
+    _check_acceptable(session, offer, loan, on, today)
     arrangement = Arrangement(
         loan_id=loan.id,
         offer_id=offer.id,
         kind=offer.kind,
         status=ArrangementStatus.ACTIVE,
         started_on=on,
-        # Owed until the arrangement completes; forgiven then (a settlement's discount).
+        # A settlement's discount: final when the arrangement completes, restored if it breaks
+        # (servicing/arrangements.py).
         forgiven_minor=offer.discount_minor,
     )
     session.add(arrangement)

@@ -19,6 +19,7 @@ from servicing.errors import InvalidInput
 from servicing.money import round_half_up
 
 MONTHS_PER_YEAR = 12
+DAYS_PER_YEAR = 365
 MAX_TERM_MONTHS = 600
 MAX_ANNUAL_RATE = Decimal(1)
 _PRECISION = 50
@@ -41,6 +42,23 @@ class ScheduledInstallment:
 def monthly_rate(annual_rate: Decimal) -> Decimal:
     """The periodic rate of a nominal annual rate compounded monthly."""
     return annual_rate / MONTHS_PER_YEAR
+
+
+def period_interest(
+    outstanding_minor: int, annual_rate: Decimal, *, days: int | None = None
+) -> int:
+    """Interest for one period on `outstanding_minor`: a month (annual / 12), or `days` / 365.
+
+    `days` is given for an odd first period only (first due date not one month after
+    disbursement), so a 59-day first period is charged 59 days, not a month.
+    """
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        # Multiply before dividing: annual_rate / 12 is a repeating decimal, and truncating it
+        # first turns exact halves (x.5) into x.4999... that round down.
+        if days is None:
+            return round_half_up(Decimal(outstanding_minor) * annual_rate / MONTHS_PER_YEAR)
+        return round_half_up(Decimal(outstanding_minor) * annual_rate * days / DAYS_PER_YEAR)
 
 
 def check_terms(*, principal_minor: int, annual_rate: Decimal, term_months: int) -> None:
@@ -82,7 +100,12 @@ def _cumulative_principal(principal: Decimal, rate: Decimal, periods: int) -> li
 
 
 def _build(
-    cumulative: list[int], *, principal_minor: int, annual_rate: Decimal, first_due_on: date
+    cumulative: list[int],
+    *,
+    principal_minor: int,
+    annual_rate: Decimal,
+    first_due_on: date,
+    first_period_days: int | None,
 ) -> list[ScheduledInstallment]:
     installments: list[ScheduledInstallment] = []
     outstanding = principal_minor
@@ -91,11 +114,8 @@ def _build(
         zip(monthly_due_dates(first_due_on, len(cumulative)), cumulative, strict=True), start=1
     ):
         principal_part = repaid - previous
-        with localcontext() as ctx:
-            ctx.prec = _PRECISION
-            # Multiply before dividing: annual_rate / 12 is a repeating decimal, and truncating it
-            # first turns exact halves (x.5) into x.4999... that round down.
-            interest = round_half_up(Decimal(outstanding) * annual_rate / MONTHS_PER_YEAR)
+        days = first_period_days if seq == 1 else None
+        interest = period_interest(outstanding, annual_rate, days=days)
         installments.append(ScheduledInstallment(seq, due_on, principal_part, interest))
         outstanding -= principal_part
         previous = repaid
@@ -109,15 +129,19 @@ def generate_schedule(
     term_months: int,
     first_due_on: date,
     amortization: Amortization = Amortization.ANNUITY,
+    first_period_days: int | None = None,
 ) -> list[ScheduledInstallment]:
-    """The installments that repay `principal_minor` over `term_months` monthly payments."""
+    """The installments that repay `principal_minor` over `term_months` monthly payments.
+
+    `first_period_days` is the length of an odd first period (first due date not one month after
+    disbursement): the first installment's interest is then charged for those days (annual rate x
+    days / 365); the principal parts do not change.
+    """
     check_terms(principal_minor=principal_minor, annual_rate=annual_rate, term_months=term_months)
     rate = monthly_rate(annual_rate)
     principal = Decimal(principal_minor)
     if amortization is Amortization.ANNUITY:
-        cumulative = [
-            round_half_up(x) for x in _cumulative_principal(principal, rate, term_months)
-        ]
+        cumulative = [round_half_up(x) for x in _cumulative_principal(principal, rate, term_months)]
     else:
         cumulative = [round_half_up(principal * k / term_months) for k in range(1, term_months)]
     cumulative.append(principal_minor)  # the last installment repays exactly what is left
@@ -126,4 +150,5 @@ def generate_schedule(
         principal_minor=principal_minor,
         annual_rate=annual_rate,
         first_due_on=first_due_on,
+        first_period_days=first_period_days,
     )

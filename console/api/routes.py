@@ -4,18 +4,21 @@ Every request runs in one transaction: either all its changes are committed or n
 (No `from __future__ import annotations`: FastAPI must resolve the local `Db` alias.)
 """
 
-
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from sqlalchemy.orm import Session, sessionmaker
 
 import servicing
 from console.api import schemas as s
 from console.api.auth import bearer_token_guard
 from models import Payment
+
+LoanId = Annotated[int, Path(ge=1, le=s.MAX_ID)]
+BorrowerId = Annotated[int, Path(ge=1, le=s.MAX_ID)]
+OfferId = Annotated[int, Path(ge=1, le=s.MAX_ID)]
 
 
 def utc_today() -> date:
@@ -50,37 +53,41 @@ def build_api_router(
         return s.BorrowerOut.of(row)
 
     @router.get("/borrowers/{borrower_id}")
-    def read_borrower(borrower_id: int, db: Db) -> s.BorrowerOut:
+    def read_borrower(borrower_id: BorrowerId, db: Db) -> s.BorrowerOut:
         """A borrower, phones masked."""
         return s.BorrowerOut.of(servicing.get_borrower(session=db, borrower_id=borrower_id))
 
     @router.post("/loans", status_code=status.HTTP_201_CREATED)
     def create_loan(body: s.LoanIn, db: Db) -> s.LoanOut:
         """Book a disbursed loan; its schedule is generated."""
-        row = servicing.create_loan(session=db, loan=servicing.NewLoan(**body.model_dump()))
+        row = servicing.create_loan(
+            session=db, loan=servicing.NewLoan(**body.model_dump()), today=today()
+        )
         return s.LoanOut.of(row)
 
     @router.get("/loans/{loan_id}")
-    def read_loan(loan_id: int, db: Db) -> s.LoanOut:
+    def read_loan(loan_id: LoanId, db: Db) -> s.LoanOut:
         """A loan with its schedule."""
         return s.LoanOut.of(servicing.get_loan(session=db, loan_id=loan_id))
 
     @router.get("/loans/{loan_id}/balance")
     def read_balance(
-        loan_id: int, db: Db, as_of: Annotated[date | None, Query()] = None
+        loan_id: LoanId, db: Db, as_of: Annotated[date | None, Query()] = None
     ) -> s.BalanceOut:
         """Where the loan stands on `as_of` (default today)."""
         balance = servicing.loan_balance(session=db, loan_id=loan_id, as_of=as_of or today())
         return s.BalanceOut.of(balance)
 
     @router.post("/loans/{loan_id}/payments", status_code=status.HTTP_201_CREATED)
-    def post_payment(loan_id: int, body: s.PaymentIn, db: Db) -> s.PaymentOut:
+    def post_payment(loan_id: LoanId, body: s.PaymentIn, db: Db) -> s.PaymentOut:
         """Post money received; it is allocated fees, interest, principal, oldest first."""
-        payment = servicing.post_payment(session=db, loan_id=loan_id, **body.model_dump())
+        payment = servicing.post_payment(
+            session=db, loan_id=loan_id, today=today(), **body.model_dump()
+        )
         return _payment_out(db, loan_id, payment)
 
     @router.get("/loans/{loan_id}/payments")
-    def list_payments(loan_id: int, db: Db) -> list[s.PaymentOut]:
+    def list_payments(loan_id: LoanId, db: Db) -> list[s.PaymentOut]:
         """Payments on the loan with their allocations."""
         servicing.get_loan(session=db, loan_id=loan_id)
         return [
@@ -89,7 +96,7 @@ def build_api_router(
         ]
 
     @router.post("/loans/{loan_id}/promises", status_code=status.HTTP_201_CREATED)
-    def record_promise(loan_id: int, body: s.PromiseIn, db: Db) -> s.PromiseOut:
+    def record_promise(loan_id: LoanId, body: s.PromiseIn, db: Db) -> s.PromiseOut:
         """Record a promise to pay an amount by a date."""
         promise = servicing.record_promise(
             session=db,
@@ -98,12 +105,13 @@ def build_api_router(
             due_on=body.due_on,
             channel=body.channel,
             promised_on=body.promised_on or today(),
+            today=today(),
         )
         currency = servicing.get_loan(session=db, loan_id=loan_id).currency
         return s.PromiseOut.of(promise, currency)
 
     @router.post("/loans/{loan_id}/extensions/quote")
-    def quote_extension(loan_id: int, body: s.ExtensionIn, db: Db) -> s.ExtensionQuoteOut:
+    def quote_extension(loan_id: LoanId, body: s.ExtensionIn, db: Db) -> s.ExtensionQuoteOut:
         """Whether an extension of `months` would be granted, its fee and the new dates."""
         quote = servicing.quote_extension(
             session=db, loan_id=loan_id, months=body.months, as_of=body.on or today()
@@ -111,10 +119,10 @@ def build_api_router(
         return _quote_out(loan_id, quote)
 
     @router.post("/loans/{loan_id}/extensions", status_code=status.HTTP_201_CREATED)
-    def apply_extension(loan_id: int, body: s.ExtensionIn, db: Db) -> s.ExtensionOut:
+    def apply_extension(loan_id: LoanId, body: s.ExtensionIn, db: Db) -> s.ExtensionOut:
         """Grant an extension; refused with the reason when the rules decline it."""
         row = servicing.apply_extension(
-            session=db, loan_id=loan_id, months=body.months, on=body.on or today()
+            session=db, loan_id=loan_id, months=body.months, on=body.on or today(), today=today()
         )
         currency = servicing.get_loan(session=db, loan_id=loan_id).currency
         return s.ExtensionOut(
@@ -127,7 +135,7 @@ def build_api_router(
         )
 
     @router.post("/loans/{loan_id}/restructuring/quote")
-    def quote_restructuring(loan_id: int, body: s.QuoteIn, db: Db) -> list[s.OfferOut]:
+    def quote_restructuring(loan_id: LoanId, body: s.QuoteIn, db: Db) -> list[s.OfferOut]:
         """Restructuring offers computed from the loan's balance."""
         offers = servicing.quote_restructuring(
             session=db, loan_id=loan_id, as_of=body.as_of or today()
@@ -136,9 +144,11 @@ def build_api_router(
         return [s.OfferOut.of(offer, currency) for offer in offers]
 
     @router.post("/restructuring-offers/{offer_id}/accept", status_code=status.HTTP_201_CREATED)
-    def accept_offer(offer_id: int, body: s.AcceptIn, db: Db) -> s.ArrangementOut:
+    def accept_offer(offer_id: OfferId, body: s.AcceptIn, db: Db) -> s.ArrangementOut:
         """Accept an offer: an arrangement and its new schedule replace the unpaid rest."""
-        row = servicing.accept_offer(session=db, offer_id=offer_id, on=body.on or today())
+        row = servicing.accept_offer(
+            session=db, offer_id=offer_id, on=body.on or today(), today=today()
+        )
         currency = servicing.get_loan(session=db, loan_id=row.loan_id).currency
         return s.ArrangementOut(
             id=row.id,
@@ -151,7 +161,7 @@ def build_api_router(
         )
 
     @router.post("/restructuring-offers/{offer_id}/decision")
-    def decide_offer(offer_id: int, body: s.DecisionIn, db: Db) -> s.OfferOut:
+    def decide_offer(offer_id: OfferId, body: s.DecisionIn, db: Db) -> s.OfferOut:
         """Approve or reject an offer whose discount needs a supervisor."""
         row = servicing.decide_offer(
             session=db, offer_id=offer_id, approve=body.approve, by=body.by, on=body.on or today()
@@ -160,7 +170,7 @@ def build_api_router(
         return s.OfferOut.of(row, currency)
 
     @router.post("/loans/{loan_id}/write-off")
-    def write_off(loan_id: int, body: s.WriteOffIn, db: Db) -> s.LoanOut:
+    def write_off(loan_id: LoanId, body: s.WriteOffIn, db: Db) -> s.LoanOut:
         """Write a loan off: it is never contacted for collection again."""
         return s.LoanOut.of(
             servicing.write_off_loan(session=db, loan_id=loan_id, on=body.on or today())

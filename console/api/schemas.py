@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models import Borrower, Installment, Loan, Payment, PromiseToPay, RestructuringOffer
 from servicing import Balance, from_minor
+
+# Ids are 32-bit integer columns on PostgreSQL; a larger id names nothing and must be a 422, not a
+# database overflow. Telegram chat ids are signed 64-bit.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+ChatId = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class Body(BaseModel):
@@ -29,7 +36,7 @@ class BorrowerIn(Body):
     postal_address: str | None = Field(default=None, max_length=500)
     date_of_birth: date | None = None
     national_id: str | None = Field(default=None, max_length=64)
-    telegram_chat_id: int | None = None
+    telegram_chat_id: ChatId | None = None
 
 
 class BorrowerOut(BaseModel):
@@ -58,7 +65,7 @@ class BorrowerOut(BaseModel):
 
 class LoanIn(Body):
     external_ref: str = Field(min_length=1, max_length=64)
-    borrower_id: int
+    borrower_id: Id
     principal: Decimal
     currency: str
     annual_rate: Decimal = Field(description="a fraction: 0.1299 is 12.99% a year")

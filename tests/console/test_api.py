@@ -110,7 +110,7 @@ def test_payment_brings_the_loan_current(api: TestClient) -> None:
 
 
 def test_promise_extension_and_restructuring(api: TestClient) -> None:
-    loan = make_loan(api)
+    loan = make_loan(api, disbursed_on="2025-05-01")  # first due 06-01: 19 days late on TODAY
     promise = api.post(
         f"/api/loans/{loan['id']}/promises", json={"amount": "106.62", "due_on": "2025-06-27"}
     )
@@ -118,18 +118,21 @@ def test_promise_extension_and_restructuring(api: TestClient) -> None:
     assert promise.json()["status"] == "pending"
     assert promise.json()["promised_on"] == "2025-06-20"
 
-    quote = api.post(
-        f"/api/loans/{loan['id']}/extensions/quote", json={"months": 1, "on": "2025-02-20"}
-    )
+    quote = api.post(f"/api/loans/{loan['id']}/extensions/quote", json={"months": 1})
     assert quote.status_code == 200, quote.text
     assert quote.json()["decision"] == "approved"
     assert quote.json()["fee"] == "25.00"
-    granted = api.post(
-        f"/api/loans/{loan['id']}/extensions", json={"months": 1, "on": "2025-02-20"}
+    # Granted on the day it is asked for; a past day the loan was eligible on cannot be chosen.
+    back_dated = api.post(
+        f"/api/loans/{loan['id']}/extensions", json={"months": 1, "on": "2025-06-10"}
     )
+    assert back_dated.status_code == 422
+    assert back_dated.json()["error"]["fields"][0]["field"] == "on"
+    granted = api.post(f"/api/loans/{loan['id']}/extensions", json={"months": 1})
     assert granted.status_code == 201, granted.text
     assert granted.json()["installments_moved"] == 12
-    again = api.post(f"/api/loans/{loan['id']}/extensions", json={"months": 1, "on": "2025-02-21"})
+    assert granted.json()["granted_on"] == "2025-06-20"
+    again = api.post(f"/api/loans/{loan['id']}/extensions", json={"months": 1, "on": "2025-06-21"})
     assert again.status_code == 422
     assert again.json()["error"]["reason"] == "limit_per_12_months"
 
@@ -238,3 +241,90 @@ def test_unknown_ids_and_written_off_loans(api: TestClient) -> None:
     )
     assert refused.status_code == 409
     assert "written_off" in refused.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/loans/99999999999999999999",
+        "/api/loans/2147483648",
+        "/api/loans/0",
+        "/api/loans/2147483648/balance",
+        "/api/borrowers/9223372036854775808",
+    ],
+)
+def test_out_of_range_path_ids_are_422(api: TestClient, path: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_out_of_range_body_values_are_4xx_never_500(api: TestClient) -> None:
+    loan = make_loan(api)
+    borrower_id = loan["borrower_id"]
+    base = {
+        "external_ref": "BIG",
+        "borrower_id": borrower_id,
+        "principal": "1200.00",
+        "currency": "USD",
+        "annual_rate": "0.12",
+        "term_months": 12,
+        "disbursed_on": "2025-01-15",
+    }
+    answers = {
+        "principal": api.post("/api/loans", json={**base, "principal": "100000000000000000"}),
+        "principal (exponent)": api.post("/api/loans", json={**base, "principal": "1e999999999"}),
+        "borrower_id": api.post("/api/loans", json={**base, "borrower_id": 2**40}),
+        "amount": api.post(
+            f"/api/loans/{loan['id']}/payments",
+            json={"amount": "100000000000000000", "currency": "USD", "received_on": "2025-02-15"},
+        ),
+        "telegram_chat_id": api.post(
+            "/api/borrowers",
+            json={**BORROWER, "external_ref": "TG", "telegram_chat_id": 10**20},
+        ),
+        "promise amount": api.post(
+            f"/api/loans/{loan['id']}/promises",
+            json={"amount": "1e30", "due_on": "2025-06-25"},
+        ),
+    }
+    for name, response in answers.items():
+        assert response.status_code == 422, (name, response.text)
+    assert api.get(f"/api/loans/{loan['id']}/payments").json() == []
+
+
+def test_days_after_tomorrow_are_refused(api: TestClient) -> None:
+    """The API's clock says today is 2025-06-20: up to 06-21 is accepted (time zones), no later."""
+    loan = make_loan(api)
+    future = "2025-06-22"
+    answers = {
+        "received_on": api.post(
+            f"/api/loans/{loan['id']}/payments",
+            json={"amount": "10.00", "currency": "USD", "received_on": future},
+        ),
+        "promised_on": api.post(
+            f"/api/loans/{loan['id']}/promises",
+            json={"amount": "10.00", "due_on": "2025-06-30", "promised_on": future},
+        ),
+        "on": api.post(f"/api/loans/{loan['id']}/extensions", json={"months": 1, "on": future}),
+        "disbursed_on": api.post(
+            "/api/loans",
+            json={
+                "external_ref": "FUT",
+                "borrower_id": loan["borrower_id"],
+                "principal": "100.00",
+                "currency": "USD",
+                "annual_rate": "0.1",
+                "term_months": 6,
+                "disbursed_on": future,
+            },
+        ),
+    }
+    for field, response in answers.items():
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["error"]["fields"][0]["field"] == field
+    ok = api.post(
+        f"/api/loans/{loan['id']}/payments",
+        json={"amount": "10.00", "currency": "USD", "received_on": "2025-06-21"},
+    )
+    assert ok.status_code == 201, ok.text

@@ -68,3 +68,24 @@ def test_columns_hold_ciphertext_only(session: Session, cipher: PiiCipher) -> No
     ).one()
     assert found.borrower.date_of_birth == date(1990, 5, 17)
     assert found.number == "+14155550100"
+
+
+def test_ciphertext_is_bound_to_its_column(session: Session) -> None:
+    borrower = Borrower(
+        external_ref="B-SWAP",
+        full_name="Ada Park",
+        time_zone="America/New_York",
+        country="US",
+        postal_address="1 Main St",
+        national_id="900-12-3456",
+    )
+    session.add(borrower)
+    session.flush()
+    # Copy the national id's ciphertext into the address column, bypassing the ORM.
+    session.execute(
+        text("UPDATE borrowers SET postal_address = national_id WHERE id = :id"),
+        {"id": borrower.id},
+    )
+    session.expire_all()
+    with pytest.raises(PiiDecryptError):
+        session.execute(select(Borrower.postal_address).where(Borrower.id == borrower.id)).one()

@@ -15,6 +15,7 @@ from servicing import (
     find_borrowers_by_phone,
     phone_kind,
 )
+from tests.servicing.factories import make_borrower
 
 
 def new(**overrides: object) -> NewBorrower:
@@ -97,3 +98,21 @@ def test_language_variants_and_kinds(session: Session) -> None:
     assert borrower.preferred_language == "zh"
     assert [p.kind for p in borrower.phones] == ["mobile", "landline"]
     assert phone_kind("+12125550142") == "mobile"  # NANP numbers cannot be told apart
+
+
+@pytest.mark.parametrize("number", ["+1 415 555 01", "+999 415 555 0123", "415-555-0199 ext"])
+def test_a_refused_phone_is_echoed_masked(session: Session, number: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        make_borrower(session, phones=[number])
+
+    digits = "".join(c for c in number if c.isdigit())
+    assert digits not in refused.value.message
+    assert refused.value.message.startswith("•••" + digits[-4:])
+    assert refused.value.field == "phones"
+
+
+@pytest.mark.parametrize("chat_id", [2**63, -(2**63) - 1, 10**20])
+def test_telegram_chat_id_must_fit_64_bits(session: Session, chat_id: int) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        make_borrower(session, telegram_chat_id=chat_id)
+    assert refused.value.field == "telegram_chat_id"

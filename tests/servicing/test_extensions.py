@@ -376,3 +376,73 @@ def test_a_short_extension_leaves_older_arrears_overdue(session: Session) -> Non
 
     # Feb 15 moved to Mar 15, still before Apr 1.
     assert loan_balance(session=session, loan_id=loan.id, as_of=on).days_past_due == 17
+
+
+def test_a_day_before_the_loans_latest_change_is_refused(session: Session) -> None:
+    """Eligibility is judged on the day the extension is applied, never on an earlier one."""
+    loan = make_loan(session)
+    post_payment(
+        session=session,
+        loan_id=loan.id,
+        amount=from_minor(1000, "USD"),
+        currency="USD",
+        received_on=date(2025, 6, 1),
+    )  # 106 days past due that day: declined
+    assert (
+        quote_extension(session=session, loan_id=loan.id, months=1, as_of=date(2025, 6, 1)).reason
+        is ExtensionReason.TOO_FAR_PAST_DUE
+    )
+
+    for call in (
+        lambda: quote_extension(session=session, loan_id=loan.id, months=1, as_of=date(2025, 2, 1)),
+        lambda: apply_extension(session=session, loan_id=loan.id, months=1, on=date(2025, 2, 1)),
+    ):
+        with pytest.raises(Conflict, match="2025-06-01") as refused:
+            call()
+        assert refused.value.field == "on"
+    assert list_extensions(session=session, loan_id=loan.id) == []
+
+
+def test_changes_dated_before_a_granted_extension_are_refused(session: Session) -> None:
+    loan = make_loan(session)
+    apply_extension(session=session, loan_id=loan.id, months=1, on=date(2025, 3, 2))
+
+    with pytest.raises(Conflict, match="extension granted") as payment:
+        post_payment(
+            session=session,
+            loan_id=loan.id,
+            amount=from_minor(1000, "USD"),
+            currency="USD",
+            received_on=date(2025, 3, 1),
+        )
+    assert payment.value.field == "received_on"
+    with pytest.raises(Conflict, match="extension granted"):
+        quote_extension(session=session, loan_id=loan.id, months=1, as_of=date(2025, 3, 1))
+
+
+def test_an_extension_dated_after_tomorrow_is_refused(session: Session) -> None:
+    loan = make_loan(session)
+
+    with pytest.raises(InvalidInput) as refused:
+        apply_extension(
+            session=session, loan_id=loan.id, months=1, on=date(2025, 3, 3), today=date(2025, 3, 1)
+        )
+
+    assert refused.value.field == "on"
+    apply_extension(
+        session=session, loan_id=loan.id, months=1, on=date(2025, 3, 2), today=date(2025, 3, 1)
+    )
+
+
+def test_with_a_clock_an_extension_cannot_be_back_dated_to_an_eligible_day(
+    session: Session,
+) -> None:
+    loan = make_loan(session)  # nothing paid: 106 days past due on 2025-06-01, declined
+
+    with pytest.raises(InvalidInput) as refused:
+        apply_extension(
+            session=session, loan_id=loan.id, months=1, on=date(2025, 2, 1), today=date(2025, 6, 1)
+        )
+
+    assert refused.value.field == "on"
+    assert list_extensions(session=session, loan_id=loan.id) == []

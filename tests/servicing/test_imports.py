@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from models import Borrower, Loan, Payment
-from servicing import get_loan_by_ref, loan_balance
+from servicing import get_loan_by_ref, imports, loan_balance
 from servicing.imports import ImportFailed, import_loans, import_payments
 
 # The examples docs/SERVICING.md shows are the ones tested.
@@ -108,3 +111,88 @@ def test_amount_words_are_refused(session: Session) -> None:
             stream=io.StringIO("loan_ref,amount,currency,received_on\nIMP-L1,ten,USD,2025-02-15\n"),
         )
     assert failed.value.errors[0].reason == "amount 'ten' is not a number"
+
+
+LOAN_HEADER = (
+    "borrower_ref,full_name,country,phone,time_zone,loan_ref,principal,currency,annual_rate,"
+    "term_months,disbursed_on\n"
+)
+
+
+def _loan_row(ref: str, principal: str = "1000.00", *, extra: str = "") -> str:
+    return (
+        f"B-{ref},Ann,US,+14155550123,America/Los_Angeles,{ref},{principal},USD,0.1,12,"
+        f"2025-01-15{extra}\n"
+    )
+
+
+def test_row_errors_name_the_column_and_extra_cells_are_refused(session: Session) -> None:
+    text = (
+        LOAN_HEADER
+        + _loan_row("X1")
+        + _loan_row("X2", "1000.001")
+        + _loan_row("X3", "100000000000000000")
+        + _loan_row("X4", extra=",extra")
+    )
+    with pytest.raises(ImportFailed) as failed:
+        import_loans(session=session, stream=io.StringIO(text))
+
+    assert [str(e) for e in failed.value.errors] == [
+        "line 3: principal: 1000.001 has more decimal places than USD allows",
+        "line 4: principal must be at most 10000000000000.00 USD",
+        "line 5: 12 cells, but the header has 11 columns",
+    ]
+
+
+def test_a_row_the_database_refuses_is_a_row_error(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_loans(session=session, stream=io.StringIO(LOANS))
+    failures: list[Exception] = [
+        OverflowError("Python int too large to convert to SQLite INTEGER"),
+        DataError("INSERT ...", {"number": "+8613800138000"}, ValueError("out of range")),
+    ]
+    real = imports.post_payment
+
+    def flaky(**kwargs: Any) -> Payment:
+        if kwargs["received_on"] >= date(2025, 3, 10) and failures:
+            raise failures.pop(0)
+        return real(**kwargs)
+
+    monkeypatch.setattr(imports, "post_payment", flaky)
+    with pytest.raises(ImportFailed) as failed:
+        import_payments(session=session, stream=io.StringIO(PAYMENTS))
+
+    reasons = [e.reason for e in failed.value.errors]
+    # Sorted by line: the CNY row (line 4, 03-10) failed first, the 03-15 row (line 3) next.
+    assert reasons == [
+        "the database refused this row (ValueError)",
+        "the database refused this row (OverflowError)",
+    ]
+    assert [e.line for e in failed.value.errors] == [3, 4]
+
+
+def test_future_days_are_refused_against_the_callers_today(session: Session) -> None:
+    today = date(2025, 3, 1)
+    with pytest.raises(ImportFailed) as loans_failed:
+        import_loans(
+            session=session,
+            stream=io.StringIO(LOAN_HEADER + _loan_row("F1").replace("2025-01-15", "2025-03-03")),
+            today=today,
+        )
+    assert [e.reason for e in loans_failed.value.errors] == [
+        "disbursed_on 2025-03-03 is in the future"
+    ]
+    import_loans(session=session, stream=io.StringIO(LOAN_HEADER + _loan_row("F2")), today=today)
+    with pytest.raises(ImportFailed) as payments_failed:
+        import_payments(
+            session=session,
+            stream=io.StringIO(
+                "loan_ref,amount,currency,received_on\nF2,10.00,USD,2025-03-02\n"
+                "F2,10.00,USD,2025-03-03\n"
+            ),
+            today=today,
+        )
+    assert [(e.line, e.reason) for e in payments_failed.value.errors] == [
+        (3, "received_on 2025-03-03 is in the future; the latest allowed is 2025-03-02")
+    ]

@@ -14,14 +14,21 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import ColumnElement
 
 from models import AllocationComponent, Installment, Loan, LoanStatus, Payment, PaymentAllocation
-from servicing import from_minor, loan_balance
+from servicing import (
+    ExtensionDecision,
+    apply_extension,
+    from_minor,
+    loan_balance,
+    quote_extension,
+)
+from servicing.calendar import add_months
 from servicing.payments import apply_credit, post_payment
 from tests.servicing.factories import make_loan, unique_ref
 
@@ -90,7 +97,8 @@ def assert_invariants(session: Session, loan: Loan) -> None:
         )
     ):
         assert allocation.installment_id is not None
-        assert allocation.amount_minor > 0
+        # Negative rows only move money out of a broken settlement's installment, never a payment's.
+        assert allocation.amount_minor > 0 or allocation.payment_id is None
         by_installment[(allocation.installment_id, allocation.component)] += allocation.amount_minor
     for i in session.scalars(select(Installment).where(Installment.loan_id == loan.id)):
         assert by_installment[(i.id, AllocationComponent.FEE)] == i.fee_paid_minor
@@ -105,7 +113,7 @@ def assert_invariants(session: Session, loan: Loan) -> None:
             and i.principal_paid_minor == i.principal_minor
         )
         assert (i.paid_on is not None) == fully_paid
-        if loan.status is LoanStatus.SETTLED:
+        if loan.status is LoanStatus.SETTLED and i.superseded_by_arrangement_id is None:
             assert i.paid_on is not None, "a settled loan has an open installment"
 
 
@@ -177,3 +185,66 @@ def test_paying_everything_settles_and_returns_the_excess(
     balance = loan_balance(session=session, loan_id=loan.id, as_of=after_maturity)
     assert balance.payoff_minor == 0
     assert balance.days_past_due == 0
+
+
+@PROPERTY_SETTINGS
+@given(
+    terms=loans,
+    first_due_shift=st.one_of(st.just(0), st.integers(min_value=-30, max_value=28)),
+    paid_before=st.tuples(
+        st.integers(min_value=0, max_value=300_000), st.integers(min_value=0, max_value=200)
+    ),
+    payoff_day=st.integers(min_value=0, max_value=800),
+    extend=st.booleans(),
+)
+def test_paying_the_quoted_payoff_settles_the_loan(
+    session: Session,
+    terms: dict[str, int | str],
+    first_due_shift: int,
+    paid_before: tuple[int, int],
+    payoff_day: int,
+    extend: bool,
+) -> None:
+    """Whatever the loan and day, posting exactly `payoff_minor` settles it, nothing left over."""
+    loan = make_loan(
+        session,
+        product=terms["product"],
+        principal=from_minor(int(terms["principal"]), "USD"),
+        annual_rate=Decimal(int(terms["annual_rate"])) / 10_000,
+        term_months=int(terms["term_months"]),
+        first_due_on=add_months(DISBURSED, 1) + timedelta(days=first_due_shift),
+    )
+    amount_before, day_before = paid_before
+    if amount_before:
+        post_payment(
+            session=session,
+            loan_id=loan.id,
+            amount=from_minor(amount_before, "USD"),
+            currency="USD",
+            received_on=DISBURSED + timedelta(days=day_before),
+        )
+    day = max(DISBURSED + timedelta(days=payoff_day), DISBURSED + timedelta(days=day_before))
+    assume(loan.status is LoanStatus.ACTIVE)
+    if extend:
+        quote = quote_extension(session=session, loan_id=loan.id, months=1, as_of=day)
+        if quote.decision is ExtensionDecision.APPROVED:
+            apply_extension(session=session, loan_id=loan.id, months=1, on=day)
+    payoff = loan_balance(session=session, loan_id=loan.id, as_of=day).payoff_minor
+    assume(payoff > 0)
+
+    post_payment(
+        session=session,
+        loan_id=loan.id,
+        amount=from_minor(payoff, "USD"),
+        currency="USD",
+        received_on=day,
+    )
+
+    assert loan.status is LoanStatus.SETTLED
+    assert loan.closed_on == day
+    assert loan.credit_minor == 0
+    live = [i for i in loan.installments if i.superseded_by_arrangement_id is None]
+    assert all(i.paid_on is not None for i in live)
+    assert_invariants(session, loan)
+    after = loan_balance(session=session, loan_id=loan.id, as_of=day)
+    assert (after.payoff_minor, after.credit_minor, after.days_past_due) == (0, 0, 0)

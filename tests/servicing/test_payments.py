@@ -177,16 +177,18 @@ def test_early_payoff_reprices_interest_and_returns_the_excess_as_credit(session
     )  # 2025-02-15: 597.01 + 12.00; 2025-03-15: 602.99 + 6.03
     payment = pay(session, loan, "1220.00", date(2025, 2, 1))
 
-    # #1 in full, then #2's principal early; #2's interest is then on nothing and drops to zero.
+    # The payment covers the payoff: #1's interest stops at the 17 of 31 days earned
+    # (1200 x 17 / 31 = 658), #2's interest was never earned and is dropped; the rest is credit.
     assert rows_of(session, loan, payment=payment) == [
-        (1, INTEREST, 1200),
+        (1, INTEREST, 658),
         (1, PRINCIPAL, 59701),
         (2, PRINCIPAL, 60299),
-        (None, CREDIT, 800),
+        (None, CREDIT, 1342),
     ]
+    assert installment(loan, 1).interest_minor == 658
     assert installment(loan, 2).interest_minor == 0
     assert loan.status is LoanStatus.SETTLED
-    assert loan.credit_minor == 800
+    assert loan.credit_minor == 1342
 
 
 def test_apply_credit_pays_what_falls_due_later(session: Session) -> None:

@@ -218,3 +218,46 @@ def test_no_promise_on_a_written_off_loan(session: Session) -> None:
 
     with pytest.raises(Conflict):
         promise(session, loan)
+
+
+def test_one_payment_never_keeps_two_promises(session: Session) -> None:
+    loan = make_loan(session)
+    first = promise(session, loan, "100.00")
+    pay(session, loan, "100.00", date(2025, 3, 5))
+    evaluate_promises(session=session, as_of=date(2025, 3, 5))
+    assert (first.status, first.resolved_on) == (PromiseStatus.KEPT, date(2025, 3, 5))
+
+    # Later that day another promise; the money already paid cannot keep it.
+    second = promise(
+        session, loan, "100.00", promised_on=date(2025, 3, 5), due_on=date(2025, 3, 20)
+    )
+    evaluate_promises(session=session, as_of=date(2025, 3, 21))
+
+    assert (second.status, second.resolved_on) == (PromiseStatus.BROKEN, date(2025, 3, 21))
+
+
+def test_a_payment_made_after_the_promise_on_the_same_day_keeps_it(session: Session) -> None:
+    loan = make_loan(session)
+    pay(session, loan, "40.00", date(2025, 3, 5))  # before the promise: does not count
+    made = promise(session, loan, "100.00", promised_on=date(2025, 3, 5))
+    pay(session, loan, "60.00", date(2025, 3, 5))
+    evaluate_promises(session=session, as_of=date(2025, 3, 6))
+    assert made.status is PromiseStatus.PENDING
+    pay(session, loan, "40.00", date(2025, 3, 8))
+    evaluate_promises(session=session, as_of=date(2025, 3, 8))
+    assert (made.status, made.resolved_on) == (PromiseStatus.KEPT, date(2025, 3, 8))
+
+
+def test_a_promise_dated_after_tomorrow_is_refused(session: Session) -> None:
+    loan = make_loan(session)
+    with pytest.raises(InvalidInput) as refused:
+        record_promise(
+            session=session,
+            loan_id=loan.id,
+            amount=Decimal("10.00"),
+            due_on=date(2025, 3, 10),
+            channel="sms",
+            promised_on=date(2025, 3, 3),
+            today=date(2025, 3, 1),
+        )
+    assert refused.value.field == "promised_on"

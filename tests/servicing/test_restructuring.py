@@ -81,13 +81,15 @@ def owed(session: Session, loan: Loan, on: date) -> int:
     return capitalised_balance(loan_balance(session=session, loan_id=loan.id, as_of=on))
 
 
-def test_balance_capitalises_principal_and_the_arrears_of_interest(session: Session) -> None:
+def test_balance_capitalises_principal_arrears_and_accrued_interest(session: Session) -> None:
     loan = behind_loan(session)
     due_interest = sum(i.interest_minor for i in loan.installments[:3])
+    # The running period is 04-15 to 05-15 (30 days); 5 of them have passed on AS_OF.
+    accrued = round(loan.installments[3].interest_minor * 5 / 30)
 
     offers = quote_restructuring(session=session, loan_id=loan.id, as_of=AS_OF)
 
-    assert {o.balance_minor for o in offers} == {1_200_000 + due_interest}
+    assert {o.balance_minor for o in offers} == {1_200_000 + due_interest + accrued}
     assert [o.kind for o in offers] == [
         OfferKind.REAMORTIZE,
         OfferKind.REAMORTIZE,
@@ -191,7 +193,8 @@ def test_approval_is_needed_only_beyond_the_threshold(
     monkeypatch.setattr(restructuring, "catalogue", lambda: patched)
 
     [settlement] = by_kind(
-        quote_restructuring(session=session, loan_id=loan.id, as_of=date(2025, 2, 1)),
+        # Quoted on the disbursement day: nothing has accrued, the balance is the principal.
+        quote_restructuring(session=session, loan_id=loan.id, as_of=date(2025, 1, 15)),
         OfferKind.SETTLEMENT,
     )
 
@@ -407,7 +410,6 @@ def test_a_payment_after_the_quote_makes_the_offer_stale(session: Session) -> No
         received_on=AS_OF + timedelta(days=1),
     )
     on = AS_OF + timedelta(days=2)
-    assert owed(session, loan, on) == offer.balance_minor - 1000
 
     with pytest.raises(Conflict, match="balance changed since the quote"):
         accept_offer(session=session, offer_id=offer.id, on=on)
@@ -423,3 +425,91 @@ def test_an_offer_on_a_loan_written_off_since_is_refused(session: Session) -> No
 
     with pytest.raises(Conflict, match="written_off"):
         accept_offer(session=session, offer_id=offer.id, on=AS_OF + timedelta(days=1))
+
+
+def test_a_payment_later_on_the_quote_day_makes_the_offer_stale(session: Session) -> None:
+    loan = behind_loan(session)
+    [offer, *_] = quote_restructuring(session=session, loan_id=loan.id, as_of=AS_OF)
+    post_payment(
+        session=session, loan_id=loan.id, amount=Decimal("10.00"), currency="USD", received_on=AS_OF
+    )
+
+    with pytest.raises(Conflict, match="balance changed since the quote"):
+        accept_offer(session=session, offer_id=offer.id, on=AS_OF + timedelta(days=1))
+
+
+def test_back_dated_quote_and_acceptance_are_refused(session: Session) -> None:
+    """A quote or an acceptance dated before a later payment would ignore that payment."""
+    loan = make_loan(session)
+    first, second = loan.installments[:2]
+    pay = first.principal_minor + first.interest_minor
+    post_payment(
+        session=session,
+        loan_id=loan.id,
+        amount=Decimal(pay) / 100,
+        currency="USD",
+        received_on=date(2025, 2, 15),
+    )
+    [offer, *_] = quote_restructuring(session=session, loan_id=loan.id, as_of=date(2025, 2, 20))
+    post_payment(
+        session=session,
+        loan_id=loan.id,
+        amount=Decimal(second.principal_minor + second.interest_minor) / 100,
+        currency="USD",
+        received_on=date(2025, 3, 1),
+    )
+
+    with pytest.raises(Conflict) as accepted_before:
+        accept_offer(session=session, offer_id=offer.id, on=date(2025, 2, 25))
+    assert accepted_before.value.field == "on"
+    assert "2025-03-01" in accepted_before.value.message
+    with pytest.raises(Conflict) as quoted_before:
+        quote_restructuring(session=session, loan_id=loan.id, as_of=date(2025, 2, 28))
+    assert quoted_before.value.field == "as_of"
+    with pytest.raises(Conflict, match="balance changed since the quote"):
+        accept_offer(session=session, offer_id=offer.id, on=date(2025, 3, 1))
+    assert all(i.superseded_by_arrangement_id is None for i in loan.installments)
+
+
+def test_acceptance_after_tomorrow_is_refused(session: Session) -> None:
+    loan = behind_loan(session)
+    [offer, *_] = quote_restructuring(session=session, loan_id=loan.id, as_of=AS_OF)
+
+    with pytest.raises(InvalidInput) as refused:
+        accept_offer(session=session, offer_id=offer.id, on=AS_OF + timedelta(2), today=AS_OF)
+    assert refused.value.field == "on"
+
+    arrangement = accept_offer(
+        session=session, offer_id=offer.id, on=AS_OF + timedelta(1), today=AS_OF
+    )
+    assert arrangement.started_on == AS_OF + timedelta(1)
+
+
+def test_interest_accrued_before_the_quote_is_carried_into_the_new_schedule(
+    session: Session,
+) -> None:
+    """The old running installment is superseded; its interest earned so far must not vanish."""
+    loan = make_loan(session)
+    first = loan.installments[0]
+    post_payment(
+        session=session,
+        loan_id=loan.id,
+        amount=Decimal(first.principal_minor + first.interest_minor) / 100,
+        currency="USD",
+        received_on=date(2025, 2, 15),
+    )
+    day = date(2025, 3, 14)  # 27 of the 28 days from 02-15 to 03-15
+    before = loan_balance(session=session, loan_id=loan.id, as_of=day)
+    assert before.accrued_interest_minor == round(loan.installments[1].interest_minor * 27 / 28)
+    offer = by_kind(
+        quote_restructuring(session=session, loan_id=loan.id, as_of=day), OfferKind.REAMORTIZE
+    )[0]
+
+    arrangement = accept_offer(session=session, offer_id=offer.id, on=day + timedelta(days=2))
+
+    new = [i for i in loan.installments if i.arrangement_id == arrangement.id]
+    assert sum(i.principal_minor for i in new) == (
+        before.principal_outstanding_minor + before.accrued_interest_minor
+    )
+    # The new schedule's first period runs from the quote day: no day is charged twice or never.
+    assert new[0].due_on == date(2025, 4, 14)

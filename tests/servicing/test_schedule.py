@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from models import Amortization
-from servicing import InvalidInput, generate_schedule
+from servicing import InvalidInput, generate_schedule, loan_balance
 from tests.servicing.factories import make_loan
 
 SEED = 20250115
@@ -190,6 +190,8 @@ def test_impossible_terms_are_refused(
         ({"annual_rate": Decimal("-0.05")}, "annual_rate"),
         ({"term_months": 0}, "term_months"),
         ({"principal": Decimal("0")}, "principal"),
+        ({"annual_rate": Decimal("0.1234567")}, "annual_rate"),
+        ({"principal": Decimal("10000000000000.01")}, "principal"),
     ],
 )
 def test_booking_a_loan_with_impossible_terms_is_refused(
@@ -198,3 +200,38 @@ def test_booking_a_loan_with_impossible_terms_is_refused(
     with pytest.raises(InvalidInput) as raised:
         make_loan(session, **overrides)
     assert raised.value.field == field_name
+
+
+@pytest.mark.parametrize(
+    ("first_due_on", "days"),
+    [(date(2025, 3, 15), 59), (date(2025, 2, 4), 20), (date(2025, 2, 15), None)],
+)
+def test_an_odd_first_period_is_charged_for_its_days(
+    session: Session, first_due_on: date, days: int | None
+) -> None:
+    """A first period other than one month: annual rate x days / 365 on the principal."""
+    loan = make_loan(session, first_due_on=first_due_on)  # 1,200.00 at 12% from 2025-01-15
+    standard = make_loan(session)
+
+    first = loan.installments[0]
+    if days is None:
+        assert first.interest_minor == 1200  # a month: 12% / 12 (numpy-financial's case)
+    else:
+        assert first.interest_minor == half_up(Decimal(120000) * Decimal("0.12") * days / 365)
+    # Only the first period's interest changes; principal parts and later interest do not.
+    assert [i.principal_minor for i in loan.installments] == [
+        i.principal_minor for i in standard.installments
+    ]
+    assert [i.interest_minor for i in loan.installments[1:]] == [
+        i.interest_minor for i in standard.installments[1:]
+    ]
+    # Interest accrues over the whole first period, from the disbursement day.
+    halfway = date(2025, 1, 15) + (first.due_on - date(2025, 1, 15)) / 2
+    accrued = loan_balance(session=session, loan_id=loan.id, as_of=halfway).accrued_interest_minor
+    elapsed = (halfway - date(2025, 1, 15)).days
+    period = (first.due_on - date(2025, 1, 15)).days
+    assert accrued == half_up(Decimal(first.interest_minor * elapsed) / period)
+
+
+def half_up(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
