@@ -16,42 +16,19 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from common import fresh_engine, timed
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, selectinload
 
-from models import Installment, Loan, PiiCipher, generate_key, make_engine
-from models.schema import upgrade
-from servicing import bucket_counts, loan_balance
-from servicing.demo import seed_portfolio
+from models import Installment, Loan
+from servicing import bucket_counts, loan_balance, seed_portfolio
 
 AS_OF = date(2026, 11, 22)
 PG_SCHEMA = "settle_bench"
-
-
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = action()
-    return time.perf_counter() - start, result
-
-
-def fresh_engine(backend: str, pg_url: str, workdir: Path) -> Engine:
-    cipher = PiiCipher.from_text(generate_key())
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{workdir / 'bench.db'}", cipher=cipher)
-    else:
-        admin = make_engine(pg_url, cipher=None)
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-            connection.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
-        admin.dispose()
-        engine = make_engine(pg_url, cipher=cipher, search_path=PG_SCHEMA)
-    upgrade(engine)
-    return engine
 
 
 def raw_insert_baseline(engine: Engine, rows: int) -> float:
@@ -92,7 +69,7 @@ def percentile(samples: list[float], q: float) -> float:
 
 def bench_backend(backend: str, loans: int, calls: int, pg_url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as workdir:
-        engine = fresh_engine(backend, pg_url, Path(workdir))
+        engine = fresh_engine(backend, pg_url, Path(workdir), schema=PG_SCHEMA)
         try:
             return measure(engine, loans, calls)
         finally:

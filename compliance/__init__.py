@@ -1,4 +1,120 @@
 """Whether a contact may happen, what may be said, and the tamper-evident record of it.
 
-Filled by the compliance issue: contact decisions, content screening, disclosures, audit trail.
+Other packages call what is exported here: contact decisions (`may_contact`), the borrower's
+stated preferences (opt-outs, consents, inconvenient times, attempts, validation notices),
+jurisdiction profiles, screening (`screen_inbound`, `screen_outbound`), what a call or voicemail
+may say (`check_voicemail`, `check_call_opening`), the forbearance owed
+(`required_forbearance`), PII masking, and the audit trail.
 """
+
+from compliance.audit import (
+    AuditError,
+    InvalidEvent,
+    NewEvent,
+    Problem,
+    UnknownStream,
+    VerifyReport,
+    append,
+    append_many,
+    checkpoint,
+    events_of,
+    export_stream,
+    payload_of,
+    purge_expired,
+    stream_for,
+    verify,
+    verify_export,
+    verify_stream,
+)
+from compliance.calls import (
+    CallContentCheck,
+    check_call_opening,
+    check_voicemail,
+    voicemail_text,
+)
+from compliance.contact import (
+    ContactDecision,
+    ContactError,
+    ContactRequest,
+    Outcome,
+    Purpose,
+    evaluate_many,
+    may_contact,
+    may_contact_many,
+)
+from compliance.forbearance import ForbearanceDuty, debt_advice_text, required_forbearance
+from compliance.local_time import candidate_zones, next_allowed, phone_zones
+from compliance.preferences import (
+    PreferenceConflict,
+    PreferenceError,
+    PreferenceNotFound,
+    confirm_opt_out,
+    give_consent,
+    lift_opt_out,
+    mark_workplace,
+    record_attempt,
+    record_opt_out,
+    record_validation_notice,
+    revoke_consent,
+    state_inconvenient_time,
+    withdraw_inconvenient_time,
+)
+from compliance.profiles import Profile, ProfileError, available_profiles, load_profile
+from compliance.redact import Masked, mask_pii
+
+__all__ = [
+    "AuditError",
+    "CallContentCheck",
+    "ContactDecision",
+    "ContactError",
+    "ContactRequest",
+    "ForbearanceDuty",
+    "InvalidEvent",
+    "Masked",
+    "NewEvent",
+    "Outcome",
+    "PreferenceConflict",
+    "PreferenceError",
+    "PreferenceNotFound",
+    "Problem",
+    "Profile",
+    "ProfileError",
+    "Purpose",
+    "UnknownStream",
+    "VerifyReport",
+    "append",
+    "append_many",
+    "available_profiles",
+    "candidate_zones",
+    "check_call_opening",
+    "check_voicemail",
+    "checkpoint",
+    "confirm_opt_out",
+    "debt_advice_text",
+    "evaluate_many",
+    "events_of",
+    "export_stream",
+    "give_consent",
+    "lift_opt_out",
+    "load_profile",
+    "mark_workplace",
+    "mask_pii",
+    "may_contact",
+    "may_contact_many",
+    "next_allowed",
+    "payload_of",
+    "phone_zones",
+    "purge_expired",
+    "record_attempt",
+    "record_opt_out",
+    "record_validation_notice",
+    "required_forbearance",
+    "revoke_consent",
+    "state_inconvenient_time",
+    "stream_for",
+    "verify",
+    "verify_export",
+    "verify_stream",
+    "voicemail_text",
+    "withdraw_inconvenient_time",
+]

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -108,9 +109,9 @@ class Borrower(Base):
     # Plain: local-time rules query it for whole portfolios; it reveals little on its own.
     time_zone: Mapped[str] = mapped_column(String(64))
     country: Mapped[str] = mapped_column(String(2))
-    postal_address: Mapped[str | None] = mapped_column(EncryptedText)
-    date_of_birth: Mapped[date | None] = mapped_column(EncryptedDate)
-    national_id: Mapped[str | None] = mapped_column(EncryptedText)
+    postal_address: Mapped[str | None] = mapped_column(EncryptedText("borrowers.postal_address"))
+    date_of_birth: Mapped[date | None] = mapped_column(EncryptedDate("borrowers.date_of_birth"))
+    national_id: Mapped[str | None] = mapped_column(EncryptedText("borrowers.national_id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     phones: Mapped[list[BorrowerPhone]] = relationship(
@@ -127,9 +128,11 @@ class BorrowerPhone(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id", ondelete="CASCADE"))
-    number: Mapped[str] = mapped_column(EncryptedText)
+    number: Mapped[str] = mapped_column(EncryptedText("borrower_phones.number"))
     number_index: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(16), default="mobile")
+    # A workplace number whose employer forbids collection contact there (US-WORKPLACE).
+    no_contact: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     borrower: Mapped[Borrower] = relationship(back_populates="phones")

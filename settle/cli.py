@@ -18,11 +18,11 @@ import typer
 import uvicorn
 from sqlalchemy import func, select
 
-from models import Loan, generate_key
-from models.schema import upgrade
-from servicing.demo import seed_portfolio
-from servicing.imports import ImportFailed, import_loans, import_payments
+from models import Loan, generate_key, upgrade
+from servicing import ImportFailed, import_loans, import_payments, seed_portfolio
 from settle.app import build_container
+from settle.cli_audit import app as audit_app
+from settle.cli_screen import app as screen_app
 from settle.database import (
     build_engine,
     describe_revision,
@@ -44,6 +44,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(screen_app, name="screen")
 
 
 @app.command()
@@ -176,12 +178,13 @@ def import_file(
         stream.seek(0)
         kind = "payments" if "received_on" in header else "loans"
         container = build_container(load_settings())
+        today = datetime.now(UTC).date()
         try:
             with container.session() as session:
                 if kind == "payments":
-                    result = import_payments(session=session, stream=stream)
+                    result = import_payments(session=session, stream=stream, today=today)
                 else:
-                    result = import_loans(session=session, stream=stream)
+                    result = import_loans(session=session, stream=stream, today=today)
         except ImportFailed as failed:
             for error in failed.errors:
                 typer.echo(f"{path}: {error}", err=True)

@@ -8,8 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from models import make_engine
-from models.schema import SchemaState, schema_state
+from models import SchemaState, make_engine, schema_state
 from settle.settings import ConfigError, Settings
 
 

@@ -37,7 +37,9 @@ LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 # Values of these settings may be quoted back in error messages; every other one may hold a
 # secret or a password inside a URL.
-_QUOTABLE = frozenset({"env", "jurisdiction", "host", "port", "log_level", "public_base_url"})
+_QUOTABLE = frozenset(
+    {"env", "jurisdiction", "host", "port", "log_level", "public_base_url", "audit_retention_days"}
+)
 
 
 class ConfigError(Exception):
@@ -72,6 +74,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "info"
+    # US-RETENTION: audit streams are kept this many days after their last event (3 years).
+    audit_retention_days: int = Field(default=1095, ge=1)
 
     @field_validator("env", "jurisdiction", "log_level", mode="before")
     @classmethod

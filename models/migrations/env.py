@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import models.servicing  # noqa: F401  (registers the tables on Base.metadata)
+import models.compliance
+import models.servicing  # noqa: F401
 from models.base import Base
 
 connection = context.config.attributes.get("connection")
