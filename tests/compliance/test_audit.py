@@ -27,7 +27,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from compliance import audit
+import compliance.audit.verification as audit
 from compliance.audit import (
     GENESIS_HASH,
     PURGE_KIND,
