@@ -78,8 +78,25 @@ def phone_zones(e164: str) -> tuple[str, ...]:
         number = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
         return ()
+    # Toll-free and other non-geographic numbers say nothing about where the borrower is:
+    # libphonenumber answers with every zone of the country (42 for +1 800), which would leave
+    # almost no allowed hour under US-HOURS-AMBIG.
+    if phonenumbers.number_type(number) in _NON_GEOGRAPHIC:
+        return ()
     zones = phone_timezone.time_zones_for_number(number)
     return tuple(sorted(z for z in zones if z != "Etc/Unknown"))
+
+
+_NON_GEOGRAPHIC = frozenset(
+    {
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+        phonenumbers.PhoneNumberType.PREMIUM_RATE,
+        phonenumbers.PhoneNumberType.SHARED_COST,
+        phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+        phonenumbers.PhoneNumberType.UAN,
+        phonenumbers.PhoneNumberType.VOIP,
+    }
+)
 
 
 def candidate_zones(address_zone: str, phones: Iterable[str] = ()) -> tuple[str, ...]:

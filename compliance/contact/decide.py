@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from compliance.audit import NewEvent, append_many, stream_for
-from compliance.contact.facts import _facts, _load
+from compliance.contact.facts import _facts, _load, _Loaded
 from compliance.contact.records import (
     ACTOR,
     EVENT_KIND,
     MAX_ROUNDS,
+    AttemptTally,
     ContactDecision,
     ContactFacts,
     ContactRequest,
@@ -28,8 +29,9 @@ from compliance.contact.records import (
     Purpose,
 )
 from compliance.contact.rules import RULES
+from compliance.local_time import local_date
 from compliance.profiles import Profile
-from models import Channel, Initiator
+from models import AttemptOutcome, Channel, Initiator
 
 
 def _unique(codes: Iterable[str]) -> tuple[str, ...]:
@@ -84,7 +86,37 @@ def evaluate_many(
         return []
     with _collector_paused():
         loaded = _load(session, requests, at, profile)
-        return [decide(_facts(r, loaded), profile, at) for r in requests]
+        decisions = []
+        for request in requests:
+            facts = _facts(request, loaded)
+            decision = decide(facts, profile, at)
+            if decision.outcome is Outcome.ALLOW and request.initiated_by is not Initiator.BORROWER:
+                _count_as_made(loaded, facts, at)
+            decisions.append(decision)
+        return decisions
+
+
+def _count_as_made(loaded: _Loaded, facts: ContactFacts, at: datetime) -> None:
+    """Count an allowed contact toward the caps of the requests after it in the same batch.
+
+    Without this, a batch with several requests for one borrower would pass the volume, 7-in-7
+    and daily call caps that asking one at a time enforces. A call is counted as unanswered,
+    the stricter assumption for call spacing.
+    """
+    request = facts.request
+    voice = request.channel is Channel.VOICE
+    loaded.tallies[request.borrower_id].append(
+        AttemptTally(
+            loan_id=request.loan_id,
+            channel=request.channel,
+            address_index=facts.address_index,
+            initiated_by=request.initiated_by,
+            outcome=AttemptOutcome.NO_ANSWER if voice else AttemptOutcome.SENT,
+            day=local_date(at, facts.address_zone),
+            count=1,
+            last_at=at,
+        )
+    )
 
 
 @contextmanager

@@ -220,11 +220,12 @@ def _load_validation(
     )
     for loan_id, first in _rows(session, query, ContactAttempt.loan_id, loan_ids):
         loaded.first_outbound[loan_id] = _instant(first)
-    # Only a loan whose period has run out needs its notice looked up.
+    # Every contacted loan's notice is looked up, not only overdue ones: a deferral re-asks the
+    # rule at a later instant, when the period may have run out.
     overdue = {
         stream_for("loan", loan_id): loan_id
-        for loan_id, first in loaded.first_outbound.items()
-        if loan_id in loan_ids and at - first > timedelta(days=rule.days)
+        for loan_id in loaded.first_outbound
+        if loan_id in loan_ids
     }
     if not overdue:
         return

@@ -278,7 +278,8 @@ def rule_call_spacing(facts: ContactFacts, profile: Profile, at: datetime) -> Re
         for t in facts.tallies
         if t.placed_call
         and t.outcome is not AttemptOutcome.ANSWERED
-        and t.address_index == facts.address_index
+        # An attempt logged without its number counts against every number (stricter).
+        and t.address_index in (facts.address_index, None)
         and t.last_at <= at
     ]
     if unanswered and max(unanswered) + rule.min_gap > at:

@@ -486,3 +486,52 @@ def test_unknown_borrower_or_someone_elses_loan(session: Session) -> None:
             session=session, borrower_id=stranger.id, loan_id=None, channel=Channel.WEB,
             at=at.replace(tzinfo=None), initiated_by=Initiator.SETTLE, profile=US,
         )  # fmt: skip
+
+
+def test_a_deferral_past_the_validation_period_still_sees_the_notice(session: Session) -> None:
+    # The notice went out with the first contact on Wednesday; by Monday the daily cap defers
+    # the request to Tuesday, past the five days: the notice must still be found then.
+    loan = make_loan(session)
+    first = wall(LA, 2026, 3, 4, 12)
+    attempt(session, loan, first, Channel.SMS, AttemptOutcome.SENT)
+    notice_sent(session, loan, first)
+    for minute in (0, 10, 20):
+        attempt(session, loan, wall(LA, 2026, 3, 9, 9, minute), Channel.EMAIL, AttemptOutcome.SENT)
+    decision = ask(session, loan, Channel.EMAIL, wall(LA, 2026, 3, 9, 11))
+    assert decision.outcome is Outcome.DEFER
+    assert "US-VALIDATION" not in decision.reasons
+    assert decision.defer_until == wall(LA, 2026, 3, 10, 8)
+
+
+def test_call_spacing_counts_a_call_logged_without_its_number(session: Session) -> None:
+    loan = make_loan(session)
+    notice_sent(session, loan, wall(LA, 2026, 3, 10, 9))
+    attempt(session, loan, wall(LA, 2026, 3, 10, 10), address=None)
+    decision = ask(session, loan, Channel.VOICE, wall(LA, 2026, 3, 10, 10, 1), Initiator.COLLECTOR)
+    assert (decision.outcome, decision.reasons) == (Outcome.DEFER, ("US-CALL-SPACING",))
+    assert decision.defer_until == wall(LA, 2026, 3, 10, 10, 5)
+
+
+def test_a_toll_free_number_does_not_widen_the_candidate_zones(session: Session) -> None:
+    # +1 800 numbers belong to no place: libphonenumber lists every NANP zone for them.
+    borrower = make_borrower(session, phones=[LA_MOBILE, "+1 800 555 0100"])
+    loan = make_loan(session, borrower_id=borrower.id)
+    notice_sent(session, loan, wall(LA, 2026, 3, 10, 8))
+    assert ask(session, loan, Channel.EMAIL, wall(LA, 2026, 3, 10, 9)).allowed
+
+
+def test_a_batch_counts_its_own_allowed_contacts_toward_the_caps(session: Session) -> None:
+    # Asked one at a time, the fourth contact of the day is deferred by the volume cap; asked
+    # together in one batch, it must be too.
+    loan = make_loan(session)
+    notice_sent(session, loan, wall(LA, 2026, 3, 10, 8))
+    requests = [
+        ContactRequest(borrower_id=loan.borrower_id, loan_id=loan.id, channel=channel,
+                       initiated_by=Initiator.SETTLE)
+        for channel in (Channel.EMAIL, Channel.WEB, Channel.EMAIL, Channel.WEB)
+    ]  # fmt: skip
+    decisions = may_contact_many(
+        session=session, requests=requests, at=wall(LA, 2026, 3, 10, 12), profile=US
+    )
+    assert [d.outcome for d in decisions] == [Outcome.ALLOW] * 3 + [Outcome.DEFER]
+    assert "US-VOLUME" in decisions[3].reasons
