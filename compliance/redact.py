@@ -43,20 +43,28 @@ class _Hit:
 # Letters and digits of any script around an ID would make it part of a longer token; Chinese
 # text has no spaces, so 号110105... must still match: only ASCII letters and digits count.
 _CN_ID = re.compile(r"(?<![0-9A-Za-z])(\d{17}[0-9Xx])(?![0-9A-Za-z])")
+# The same number written in its three parts (region, birth date, sequence and check).
+_CN_ID_PARTS = re.compile(
+    r"(?<![0-9A-Za-z])(\d{6})[ \-\u00a0]{1,2}(\d{8})[ \-\u00a0]{1,2}(\d{3}[0-9Xx])(?![0-9A-Za-z])"
+)
 _CN_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_CHECK = "10X98765432"
 
-_SSN_DASHED = re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])")
+_SSN_DASHED = re.compile(
+    r"(?<![\d\-\u2013])(?<!\d\.)(\d{3})([\-.\u2013])(\d{2})\2(\d{4})(?![\d\-\u2013]|\.\d)"
+)
 _SSN_LOOSE = re.compile(r"(?<![\d-])(\d{3})[ ]?(\d{2})[ ]?(\d{4})(?![\d-])")
 _SSN_CONTEXT = re.compile(
-    r"(?:\bssn|\bss#|\bsocial\s+security|\bsoc\.?\s*sec|社会安全号|社会保障号|社会安全码|社安号)"
+    r"(?:\bssn|\bss#|\bss\s*(?:no|num|number)|\bsocial(?:\s+security)?|\bsoc\.?\s*sec"
+    r"|社会安全号|社会保障号|社会安全码|社安号)"
     r"[^0-9]{0,24}$",
     re.IGNORECASE,
 )
 
-# A run of digits with single spaces or dashes between them; a leading + is a phone number.
-_DIGIT_RUN = re.compile(r"(?<![\d+])\d(?:[ -]?\d)*(?!\d)")
-_CARD_GROUPINGS = ((4, 6, 5), (4, 6, 4))
+# A run of digits with up to two separators (spaces, no-break spaces, dashes, dots) between
+# them; a leading + is a phone number.
+_DIGIT_RUN = re.compile(r"(?<![\d+])\d(?:[ \-.\u00a0\u2013]{0,2}\d)*(?!\d)")
+_CARD_GROUPINGS = ((4, 6, 5), (4, 6, 4), (6, 13))
 _GROUP = re.compile(r"\d+")
 _NON_DIGIT = re.compile(r"\D")
 
@@ -100,11 +108,17 @@ def cn_id_valid(number: str) -> bool:
 
 
 def _cn_ids(text: str) -> list[_Hit]:
-    return [
+    hits = [
         _Hit(match.start(), match.end(), CN_RESIDENT_ID, "*" * 14 + match.group(1)[-4:])
         for match in _CN_ID.finditer(text)
         if cn_id_valid(match.group(1))
     ]
+    hits += [
+        _Hit(match.start(), match.end(), CN_RESIDENT_ID, "*" * 14 + match.group(3))
+        for match in _CN_ID_PARTS.finditer(text)
+        if cn_id_valid("".join(match.groups()))
+    ]
+    return hits
 
 
 # --- US Social Security numbers ------------------------------------------------------------
@@ -122,9 +136,9 @@ def ssn_valid(area: str, group: str, serial: str) -> bool:
 
 def _ssns(text: str) -> list[_Hit]:
     hits = [
-        _Hit(match.start(), match.end(), US_SSN, f"***-**-{match.group(3)}")
+        _Hit(match.start(), match.end(), US_SSN, f"***-**-{match.group(4)}")
         for match in _SSN_DASHED.finditer(text)
-        if ssn_valid(*match.groups())
+        if ssn_valid(match.group(1), match.group(3), match.group(4))
     ]
     taken = {hit.start for hit in hits}
     for match in _SSN_LOOSE.finditer(text):

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "info"
     # US-RETENTION: audit streams are kept this many days after their last event (3 years).
-    audit_retention_days: int = Field(default=1095, ge=1)
+    audit_retention_days: int = Field(default=1095, ge=1095)  # US-RETENTION floor
 
     @field_validator("env", "jurisdiction", "log_level", mode="before")
     @classmethod

@@ -131,7 +131,9 @@ def _plain(value: Any, path: str) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
-        return str(value)
+        # A lone surrogate (an emoji cut in half by a client) has no UTF-8 form; the message
+        # is still recorded, with U+FFFD in its place.
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):

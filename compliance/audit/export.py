@@ -140,6 +140,10 @@ def verify_export(lines: Iterable[str]) -> VerifyReport:
         seq = event.get("seq")
         if event.get("stream") != stream:
             problems.add(Problem(f"an event of stream {event.get('stream')!r}", stream, seq))
+        # Every field of an event line is hashed; anything else would be unprotected text.
+        extra = sorted(set(event) - {*_EVENT_FIELDS, "prev_hash", "hash"})
+        if extra:
+            problems.add(Problem(f"fields outside the hash: {', '.join(extra)}", stream, seq))
         if seq != expected:
             problems.add(Problem(f"seq {expected} expected here, found {seq}", stream, expected))
         elif event.get("prev_hash") != prev_hash:

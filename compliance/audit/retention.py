@@ -27,6 +27,10 @@ from models import is_postgresql
 SYSTEM_PREFIX = "system:"
 
 
+# US-RETENTION: records are kept at least three years; no setting can shorten that.
+MIN_RETENTION = timedelta(days=1095)
+
+
 def purge_expired(*, session: Session, now: datetime, retention: timedelta) -> list[str]:
     """Delete whole streams whose last event is older than `now - retention` (US-RETENTION).
 
@@ -36,8 +40,11 @@ def purge_expired(*, session: Session, now: datetime, retention: timedelta) -> l
     record of purges, are never purged. Returns the purged streams in order.
     """
     format_instant(now)
-    if retention <= timedelta(0):
-        raise ValueError("retention must be positive")
+    if retention < MIN_RETENTION:
+        raise ValueError(
+            f"retention must be at least {MIN_RETENTION.days} days (US-RETENTION: three years"
+            " after the last collection activity)"
+        )
     cutoff = now - retention
     candidates = list(
         session.scalars(

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from compliance.audit.events import (
@@ -269,13 +269,38 @@ def _check_checkpoint_heads(
             found = stored.get((stream, seq))
             if found == digest:
                 continue
-            if _purge_covers(purged.get(stream, ()), taken_at, seq, digest):
+            # A purge excuses a missing event only, and only when nothing of the stream dated
+            # before the purge is stored: history stored again was rewritten, whatever a purge
+            # record claims.
+            if (
+                found is None
+                and _purge_covers(purged.get(stream, ()), taken_at, seq, digest)
+                and not _stored_before_purge(session, stream, purged.get(stream, ()))
+            ):
                 continue
             if found is None:
                 message = f"records hash {_short(digest)} for an event that is not stored"
             else:
                 message = f"records hash {_short(digest)}, the stored event has {_short(found)}"
             problems.add(Problem(message, stream, seq, checkpoint_id))
+
+
+def _stored_before_purge(
+    session: Session, stream: str, records: Iterable[_PurgeRecord]
+) -> bool:
+    """Whether the stream holds an event dated at or before its latest recorded purge."""
+    latest = max((record.purged_at for record in records), default=None)
+    if latest is None:
+        return False
+    earliest = session.scalar(
+        select(func.min(_EVENTS.c.occurred_at)).where(_EVENTS.c.stream == stream)
+    )
+    return earliest is not None and _as_utc(earliest) <= _as_utc(latest)
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive values (written in UTC); PostgreSQL aware ones.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _purge_covers(

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from compliance.screening.lexicon import has_cjk
 from models import Channel
 
 MINI_MIRANDA = "US-MINI-MIRANDA"
@@ -76,6 +77,19 @@ def screening_rules(name: str) -> ScreeningRules:
 def message_language(language: str) -> str:
     """The disclosure language for a conversation language tag ("zh-CN" -> "zh")."""
     return "zh" if language.lower().startswith("zh") else "en"
+
+
+def written_language(text: str, language: str) -> str:
+    """The language a message is actually written in, for its disclosures.
+
+    The script decides when it can (a Chinese message tagged "en" still gets the Chinese
+    Mini-Miranda); the conversation's language decides for text without letters.
+    """
+    if has_cjk(text):
+        return "zh"
+    if any("a" <= ch.lower() <= "z" for ch in text):
+        return "en"
+    return message_language(language)
 
 
 def required_disclosures(

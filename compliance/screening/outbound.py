@@ -21,6 +21,7 @@ from compliance.screening.disclosures import (
     add_disclosures,
     required_disclosures,
     screening_rules,
+    written_language,
 )
 from compliance.screening.lexicon import fold_lookalikes, normalize, outbound_patterns
 from models import Channel
@@ -139,14 +140,15 @@ def screen_outbound(
             abuse=abuse,
             author=context.author,
         )
+    written_in = written_language(text, language)
     needed = required_disclosures(
         rules=rules,
-        language=language,
+        language=written_in,
         channel=context.channel,
         first_contact=context.first_contact,
         party_verified=context.party_verified,
     )
-    to_send, added = add_disclosures(text, needed, language)
+    to_send, added = add_disclosures(text, needed, written_in)
     return OutboundScreen(
         decision=Decision.ALLOW,
         reasons=(),

@@ -589,11 +589,13 @@ def test_nothing_younger_than_the_retention_is_purged(session: Session) -> None:
     )
     assert purge_expired(session=session, now=NOW, retention=RETENTION) == []
     assert len(events_of(session=session, stream="conversation:1")) == 1
-    assert purge_expired(session=session, now=NOW, retention=timedelta(days=1)) == [
+    # Once the events themselves are older than the retention, the stream goes.
+    assert purge_expired(session=session, now=NOW + RETENTION, retention=RETENTION) == [
         "conversation:1"
     ]
-    with pytest.raises(ValueError, match="positive"):
-        purge_expired(session=session, now=NOW, retention=timedelta(0))
+    for too_short in (timedelta(0), timedelta(seconds=1), RETENTION - timedelta(days=1)):
+        with pytest.raises(ValueError, match="at least 1095 days"):
+            purge_expired(session=session, now=NOW, retention=too_short)
 
 
 def test_the_record_of_purges_is_never_purged(session: Session) -> None:
@@ -725,3 +727,50 @@ def test_workers_on_different_streams_and_crossing_batches(committed_engine: Eng
         session.commit()
         report = verify(session=session)
         assert report.ok, report.problems
+
+
+def test_a_forged_purge_record_does_not_excuse_a_rewritten_stream(session: Session) -> None:
+    for n in range(3):
+        append(session=session, event=new_event("conversation:2", n, text="I will kill myself"))
+    checkpoint(session=session, at=T0 + timedelta(hours=1))
+    # Delete the stream through a permit, store a rewritten history, then claim a purge.
+    session.execute(
+        text("INSERT INTO audit_purge_permits (stream, created_at) VALUES ('conversation:2', :at)"),
+        {"at": T0},
+    )
+    session.execute(text("DELETE FROM audit_events WHERE stream = 'conversation:2'"))
+    session.execute(text("DELETE FROM audit_stream_heads WHERE stream = 'conversation:2'"))
+    session.execute(text("DELETE FROM audit_purge_permits"))
+    for n in range(2):
+        append(session=session, event=new_event("conversation:2", n, text="ok thanks"))
+    forged = {"stream": "conversation:2", "seq": 99, "hash": "x" * 64, "last_at": "2026-03-08"}
+    append(
+        session=session,
+        event=NewEvent(
+            stream=SYSTEM_STREAM, kind=PURGE_KIND, occurred_at=T0 + timedelta(hours=2),
+            actor="system", payload={"streams": [forged]},
+        ),
+    )  # fmt: skip
+    report = verify(session=session)
+    assert not report.ok
+    assert report.first is not None
+    assert report.first.stream == "conversation:2"
+
+
+def test_an_export_line_with_fields_outside_the_hash_is_refused(session: Session) -> None:
+    for n in range(3):
+        append(session=session, event=new_event("conversation:4", n))
+    out = io.StringIO()
+    export_stream(session=session, stream="conversation:4", out=out)
+    lines = out.getvalue().splitlines()
+    edited = json.loads(lines[2]) | {"note": "borrower agreed to pay, no dispute"}
+    report = verify_export([*lines[:2], json.dumps(edited, ensure_ascii=False), *lines[3:]])
+    assert not report.ok
+    assert "outside the hash" in str(report.first)
+
+
+def test_a_lone_surrogate_is_recorded_not_refused(session: Session) -> None:
+    # A client that cuts an emoji in half sends half a surrogate pair: still recorded.
+    stored = append(session=session, event=new_event("conversation:5", 0, text="pay now \ud83d"))
+    assert payload_of(stored)["text"].startswith("pay now ")
+    assert verify_stream(session=session, stream="conversation:5").ok

@@ -130,3 +130,30 @@ def test_the_checks() -> None:
     assert not cn_id_valid("110105199902291235")  # 1999 has no 29 February
     assert ssn_valid("078", "05", "1120")
     assert not ssn_valid("666", "05", "1120")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "masked"),
+    [
+        ("card 4111.1111.1111.1111 ok", "card_number", "card **** **** **** 1111 ok"),
+        ("4111  1111  1111  1111", "card_number", "**** **** **** 1111"),
+        ("4111\u00a01111\u00a01111\u00a01111", "card_number", "**** **** **** 1111"),
+        ("621234 5678901230005", "card_number", "**** **** **** 0005"),
+        ("my social is 123456789", "us_ssn", "my social is ***-**-6789"),
+        ("ss number 123456789", "us_ssn", "ss number ***-**-6789"),
+        ("SSN 123.45.6789.", "us_ssn", "SSN ***-**-6789."),
+        ("SSN 123\u201345\u20136789", "us_ssn", "SSN ***-**-6789"),
+        ("身份证 110105 19900101 0002", "cn_resident_id", "身份证 **************0002"),
+        ("110105-19900101-0002", "cn_resident_id", "**************0002"),
+    ],
+)
+def test_separators_people_type_are_masked_too(text: str, kind: str, masked: str) -> None:
+    result = mask_pii(text)
+    assert (result.text, result.found) == (masked, (kind,))
+
+
+@pytest.mark.parametrize(
+    "text", ["pay 1,200.50 on 2026.03.10, call 415.555.0100", "ZIP 94105-1234", "v1.23.4567"]
+)
+def test_amounts_dates_and_phone_numbers_with_dots_are_left_alone(text: str) -> None:
+    assert mask_pii(text).text == text

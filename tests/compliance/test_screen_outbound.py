@@ -183,3 +183,19 @@ def screen_rules_codes(profile: str) -> tuple[str, ...]:
 def test_unknown_profile_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="us_reg_f"):
         screen_outbound("hello", "en", OutboundContext(profile="mars"))
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "tail"),
+    [
+        ("您的还款日是3月3日", "en", "回复退订停止接收"),
+        ("Your payment is due on March 3.", "zh", "Reply STOP to opt out."),
+    ],
+)
+def test_disclosures_follow_the_script_the_message_is_written_in(
+    text: str, tagged: str, tail: str
+) -> None:
+    context = OutboundContext(channel=Channel.SMS, party_verified=True)
+    screen = screen_outbound(text, tagged, context)
+    assert screen.text_to_send is not None
+    assert screen.text_to_send.rstrip("。.").endswith(tail.rstrip("。."))
