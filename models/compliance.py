@@ -23,8 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
-from models.servicing import _enum
+from models.base import Base, enum_column, utcnow
 from models.types import UTCDateTime
 
 
@@ -79,12 +78,12 @@ class ContactAttempt(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"))
     loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
-    initiated_by: Mapped[Initiator] = mapped_column(_enum(Initiator, "initiator"))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"))
+    initiated_by: Mapped[Initiator] = mapped_column(enum_column(Initiator, "initiator"))
     # Blind index of the phone number or chat id used; None when not address-bound (web chat).
     address_index: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    outcome: Mapped[AttemptOutcome] = mapped_column(_enum(AttemptOutcome, "attempt_outcome"))
+    outcome: Mapped[AttemptOutcome] = mapped_column(enum_column(AttemptOutcome, "attempt_outcome"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -96,7 +95,7 @@ class Consent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"))
-    kind: Mapped[ConsentKind] = mapped_column(_enum(ConsentKind, "consent_kind"))
+    kind: Mapped[ConsentKind] = mapped_column(enum_column(ConsentKind, "consent_kind"))
     address_index: Mapped[str] = mapped_column(String(64))
     given_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -111,7 +110,7 @@ class OptOut(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"))
-    channel: Mapped[Channel | None] = mapped_column(_enum(Channel, "opt_out_channel"))
+    channel: Mapped[Channel | None] = mapped_column(enum_column(Channel, "opt_out_channel"))
     address_index: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(64))
@@ -127,7 +126,7 @@ class InconvenientTime(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
-    channel: Mapped[Channel | None] = mapped_column(_enum(Channel, "inconvenient_channel"))
+    channel: Mapped[Channel | None] = mapped_column(enum_column(Channel, "inconvenient_channel"))
     # ISO weekdays as digits, "12345" for Monday to Friday.
     weekdays: Mapped[str] = mapped_column(String(7), default="1234567")
     starts: Mapped[time] = mapped_column(Time)

@@ -16,7 +16,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -27,20 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
+from models.base import Base, enum_column, utcnow
 from models.types import EncryptedDate, EncryptedText, UTCDateTime
-
-
-def _enum(cls: type[StrEnum], name: str) -> Enum:
-    # Stored as the value text with a CHECK constraint: portable across SQLite and PostgreSQL.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda members: [m.value for m in members],
-    )
 
 
 class LoanStatus(StrEnum):
@@ -157,10 +144,10 @@ class Loan(Base):
     principal_minor: Mapped[int] = mapped_column(BigInteger)
     annual_rate: Mapped[Decimal] = mapped_column(Numeric(9, 6))
     term_months: Mapped[int] = mapped_column(Integer)
-    amortization: Mapped[Amortization] = mapped_column(_enum(Amortization, "amortization"))
+    amortization: Mapped[Amortization] = mapped_column(enum_column(Amortization, "amortization"))
     disbursed_on: Mapped[date] = mapped_column(Date)
     status: Mapped[LoanStatus] = mapped_column(
-        _enum(LoanStatus, "loan_status"), default=LoanStatus.ACTIVE
+        enum_column(LoanStatus, "loan_status"), default=LoanStatus.ACTIVE
     )
     # Overpayment held for the borrower (products that hold credit rather than prepay).
     credit_minor: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -239,7 +226,7 @@ class PaymentAllocation(Base):
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     installment_id: Mapped[int | None] = mapped_column(ForeignKey("installments.id"), index=True)
     component: Mapped[AllocationComponent] = mapped_column(
-        _enum(AllocationComponent, "allocation_component")
+        enum_column(AllocationComponent, "allocation_component")
     )
     # Negative CREDIT rows record held credit being applied to installments.
     amount_minor: Mapped[int] = mapped_column(BigInteger)
@@ -261,7 +248,7 @@ class PromiseToPay(Base):
     due_on: Mapped[date] = mapped_column(Date)
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[PromiseStatus] = mapped_column(
-        _enum(PromiseStatus, "promise_status"), default=PromiseStatus.PENDING
+        enum_column(PromiseStatus, "promise_status"), default=PromiseStatus.PENDING
     )
     resolved_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -289,9 +276,9 @@ class RestructuringOffer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
-    kind: Mapped[OfferKind] = mapped_column(_enum(OfferKind, "offer_kind"))
+    kind: Mapped[OfferKind] = mapped_column(enum_column(OfferKind, "offer_kind"))
     status: Mapped[OfferStatus] = mapped_column(
-        _enum(OfferStatus, "offer_status"), default=OfferStatus.OFFERED
+        enum_column(OfferStatus, "offer_status"), default=OfferStatus.OFFERED
     )
     quoted_on: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date] = mapped_column(Date)
@@ -314,9 +301,9 @@ class Arrangement(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     offer_id: Mapped[int] = mapped_column(ForeignKey("restructuring_offers.id"), unique=True)
-    kind: Mapped[OfferKind] = mapped_column(_enum(OfferKind, "arrangement_kind"))
+    kind: Mapped[OfferKind] = mapped_column(enum_column(OfferKind, "arrangement_kind"))
     status: Mapped[ArrangementStatus] = mapped_column(
-        _enum(ArrangementStatus, "arrangement_status"), default=ArrangementStatus.ACTIVE
+        enum_column(ArrangementStatus, "arrangement_status"), default=ArrangementStatus.ACTIVE
     )
     started_on: Mapped[date] = mapped_column(Date)
     # Settlement discount forgiven when the arrangement completes.
@@ -333,7 +320,7 @@ class AccountHold(Base):
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
     # None: the hold covers every loan of the borrower.
     loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
-    kind: Mapped[HoldKind] = mapped_column(_enum(HoldKind, "hold_kind"))
+    kind: Mapped[HoldKind] = mapped_column(enum_column(HoldKind, "hold_kind"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

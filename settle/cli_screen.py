@@ -33,6 +33,7 @@ from compliance.screening import (
 )
 from compliance.screening.training import train as train_heads
 from models import Channel
+from settle.settings import load_settings
 
 app = typer.Typer(
     help="Screen messages as the compliance layer would, one per line on standard input.",
@@ -97,9 +98,9 @@ def screen(
     ] = False,
     lang: Annotated[str, typer.Option(help="Message language: en or zh.")] = "en",
     jurisdiction: Annotated[
-        str,
-        typer.Option(envvar="SETTLE_JURISDICTION", help="Profile: us_reg_f, cn or uk."),
-    ] = "us_reg_f",
+        str | None,
+        typer.Option(help="Profile: us_reg_f, cn or uk [default: SETTLE_JURISDICTION]."),
+    ] = None,
     channel: Annotated[str, typer.Option(help="Outbound channel (sms, voice, ...).")] = "sms",
     verified: Annotated[
         bool,
@@ -127,6 +128,9 @@ def screen(
         raise typer.BadParameter("give exactly one of --inbound or --outbound")
     if lang not in ("en", "zh"):
         raise typer.BadParameter(f"--lang must be en or zh, not {lang!r}")
+    if jurisdiction is None:
+        # Settings, not the raw environment: var/settle.env counts too, and no key is needed.
+        jurisdiction = load_settings().jurisdiction
     if jurisdiction not in known_profiles():
         raise typer.BadParameter(
             f"--jurisdiction must be one of {', '.join(known_profiles())}, not {jurisdiction!r}"
