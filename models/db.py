@@ -37,6 +37,7 @@ def make_engine(
         connect_args["options"] = f"-csearch_path={search_path}"
     if parsed.get_backend_name() == "sqlite":
         connect_args["check_same_thread"] = False
+        connect_args["timeout"] = 30
     engine = create_engine(parsed, connect_args=connect_args, **engine_options)
     setattr(engine.dialect, CIPHER_ATTRIBUTE, cipher)
     if parsed.get_backend_name() == "sqlite":
@@ -50,7 +51,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # Writers queue for the one write lock; under a burst of writes, waiting beats failing.
+    cursor.execute("PRAGMA busy_timeout=30000")
     # WAL lets readers run beside the one writer.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
