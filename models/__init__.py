@@ -16,6 +16,14 @@ from models.compliance import (
     OptOut,
 )
 from models.db import is_postgresql, make_engine, normalize_url, session_factory
+from models.dialogue import (
+    Conversation,
+    Escalation,
+    EscalationStatus,
+    Handler,
+    InboundMessage,
+    InboundStatus,
+)
 from models.pii import PiiCipher, PiiDecryptError, PiiKeyError, generate_key
 from models.schema import SchemaState, downgrade, head_revision, schema_state, upgrade
 from models.servicing import (
@@ -26,6 +34,7 @@ from models.servicing import (
     ArrangementStatus,
     Borrower,
     BorrowerPhone,
+    ClaimStatus,
     Extension,
     HoldKind,
     Installment,
@@ -35,6 +44,7 @@ from models.servicing import (
     OfferStatus,
     Payment,
     PaymentAllocation,
+    PaymentClaim,
     PromiseStatus,
     PromiseToPay,
     RestructuringOffer,
@@ -56,11 +66,18 @@ __all__ = [
     "Borrower",
     "BorrowerPhone",
     "Channel",
+    "ClaimStatus",
     "Consent",
     "ConsentKind",
     "ContactAttempt",
+    "Conversation",
+    "Escalation",
+    "EscalationStatus",
     "Extension",
+    "Handler",
     "HoldKind",
+    "InboundMessage",
+    "InboundStatus",
     "InconvenientTime",
     "Initiator",
     "Installment",
@@ -71,6 +88,7 @@ __all__ = [
     "OptOut",
     "Payment",
     "PaymentAllocation",
+    "PaymentClaim",
     "PiiCipher",
     "PiiDecryptError",
     "PiiKeyError",

@@ -55,6 +55,14 @@ class PromiseStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class ClaimStatus(StrEnum):
+    """Where a borrower's "I already paid" stands."""
+
+    PENDING = "pending"  # waits for a person (or the next payment file) to match it
+    MATCHED = "matched"
+    UNMATCHED = "unmatched"
+
+
 class OfferKind(StrEnum):
     REAMORTIZE = "reamortize"
     HARDSHIP = "hardship"
@@ -251,6 +259,25 @@ class PromiseToPay(Base):
         enum_column(PromiseStatus, "promise_status"), default=PromiseStatus.PENDING
     )
     resolved_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PaymentClaim(Base):
+    """A borrower's word that they paid, waiting for reconciliation against received payments."""
+
+    __tablename__ = "payment_claims"
+    __table_args__ = (Index("ix_payment_claims_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    # What the borrower said, when they said it; either may be unknown.
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ClaimStatus] = mapped_column(
+        enum_column(ClaimStatus, "claim_status"), default=ClaimStatus.PENDING
+    )
+    claimed_on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -25,6 +25,7 @@ from servicing.borrowers import (
     phone_kind,
     phone_time_zones,
 )
+from servicing.claims import pending_claims, record_payment_claim
 from servicing.demo import SeedSummary, seed_portfolio
 from servicing.errors import Conflict, InvalidInput, NotEligible, NotFound, ServicingError
 from servicing.extensions import (
@@ -121,6 +122,7 @@ __all__ = [
     "loan_balance",
     "lock_loan",
     "normalize_phone",
+    "pending_claims",
     "pending_promise",
     "phone_kind",
     "phone_time_zones",
@@ -128,6 +130,7 @@ __all__ = [
     "post_payment",
     "quote_extension",
     "quote_restructuring",
+    "record_payment_claim",
     "record_promise",
     "release_hold",
     "review_arrangements",
