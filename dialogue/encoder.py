@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -92,3 +94,41 @@ class SentenceEncoder:
 def load_encoder() -> SentenceEncoder:
     """The process's one encoder, loaded on first use (about 3 s and 0.5 GB)."""
     return SentenceEncoder()
+
+
+class CachingEncoder:
+    """An encoder that remembers the vectors of recent texts.
+
+    One turn encodes the same message twice (the NLU, then the inbound abuse screen) and each
+    reply once per screen; sharing one `CachingEncoder` between them turns the repeats into
+    lookups, and `encode` on a batch of replies fills the cache in one forward pass.
+    """
+
+    def __init__(self, encoder: SentenceEncoder, *, size: int = 512) -> None:
+        self._encoder = encoder
+        self._size = size
+        self._cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        # Web workers run turns in threads; the cache is shared between them.
+        self._lock = threading.Lock()
+        self.dimension = encoder.dimension
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            if missing:
+                for text, vector in zip(missing, self._encoder.encode(missing), strict=True):
+                    self._cache[text] = vector
+            out = np.empty((len(texts), self.dimension), dtype=np.float32)
+            for row, text in enumerate(texts):
+                self._cache.move_to_end(text)
+                out[row] = self._cache[text]
+            # Evicted only after the answer is built: a batch larger than the cache still works.
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+            return out
+
+
+@functools.cache
+def shared_encoder() -> CachingEncoder:
+    """The process's encoder behind a cache: what the NLU and the abuse screen share."""
+    return CachingEncoder(load_encoder())

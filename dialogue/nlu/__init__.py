@@ -1,0 +1,1 @@
+"""Natural-language understanding: intents, entities and language of a borrower's message."""
