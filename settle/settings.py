@@ -38,7 +38,18 @@ LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 # Values of these settings may be quoted back in error messages; every other one may hold a
 # secret or a password inside a URL.
 _QUOTABLE = frozenset(
-    {"env", "jurisdiction", "host", "port", "log_level", "public_base_url", "audit_retention_days"}
+    {
+        "env",
+        "jurisdiction",
+        "host",
+        "port",
+        "log_level",
+        "public_base_url",
+        "audit_retention_days",
+        "verification_ttl_minutes",
+        "payment_link_template",
+        "nlu_model_path",
+    }
 )
 
 
@@ -76,6 +87,11 @@ class Settings(BaseSettings):
     log_level: LogLevel = "info"
     # US-RETENTION: audit streams are kept this many days after their last event (3 years).
     audit_retention_days: int = Field(default=1095, ge=1095)  # US-RETENTION floor
+    # A verified borrower stays verified this long after their last message.
+    verification_ttl_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # The payment page a borrower is sent to; {loan_ref} and {amount} are filled in.
+    payment_link_template: str = "https://pay.example.com/settle/{loan_ref}?amount={amount}"
+    nlu_model_path: Path = Path("var") / "nlu" / "intent-model.npz"
 
     @field_validator("env", "jurisdiction", "log_level", mode="before")
     @classmethod
@@ -132,6 +148,18 @@ class Settings(BaseSettings):
             )
         # Routes are appended to it ("/webhooks/..."), so keep one canonical form.
         return value.rstrip("/")
+
+    @field_validator("payment_link_template")
+    @classmethod
+    def _check_payment_link_template(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        try:
+            value.format(loan_ref="L-1", amount="1.00")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("may use only the placeholders {loan_ref} and {amount}") from None
+        return value
 
     def pii_cipher(self) -> PiiCipher:
         """The cipher for personal data; `ConfigError` when no key is configured."""

@@ -14,8 +14,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from dialogue import Nlu, load_nlu
+from dialogue.encoder import shared_encoder
+from dialogue.nlu.store import DEFAULT_MODEL_PATH
 from models import PiiCipher, make_engine
 from models.schema import upgrade
 
@@ -85,5 +88,28 @@ def session(engine: Engine) -> Iterator[Session]:
         yield db
     finally:
         db.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def nlu() -> Nlu:
+    """The NLU on the shipped data: the cached model under var/, trained once if stale."""
+    return load_nlu(
+        shared_encoder(), path=Path(__file__).resolve().parents[1] / DEFAULT_MODEL_PATH
+    )
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Sessions for code that runs its own transactions (the dialogue engine), all rolled back
+    after the test: each `begin()` becomes a savepoint of one outer transaction."""
+    connection = engine.connect()
+    outer = connection.begin()
+    try:
+        yield sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+    finally:
         outer.rollback()
         connection.close()

@@ -1,0 +1,155 @@
+"""Opt-out, cease, attorney, bankruptcy, dispute and wrong person: what stops collection.
+
+From the compliance screen these take effect at once (the law's words were used); from the NLU
+alone the borrower is asked to confirm first. Holds go through `servicing.place_hold`,
+opt-outs through `compliance.record_opt_out`, and the conversation goes to a person where one
+must act (an attorney to contact, a bankruptcy or dispute to review).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from compliance import confirm_opt_out, lift_opt_out, record_opt_out
+from dialogue.flows.account import focus_loan
+from dialogue.flows.chat import YES_NO
+from dialogue.flows.escalation import escalate
+from dialogue.state import Pending
+from dialogue.turn import TurnContext
+from models import HoldKind, OptOut
+from servicing import place_hold
+
+
+def channel_name(ctx: TurnContext) -> str:
+    return ctx.text(f"channel_{ctx.conversation.channel.value}")
+
+
+def confirm_hold(ctx: TurnContext, params: dict[str, Any]) -> None:
+    hold = str(params["hold"])
+    ctx.state.form = None
+    ctx.state.pending = Pending(action=hold)
+    key = {"stop_channel": "confirm_stop"}.get(hold, f"confirm_{hold}")
+    ctx.say(key, buttons=YES_NO, channel=channel_name(ctx))
+
+
+def _place(ctx: TurnContext, kind: HoldKind, *, whole_borrower: bool) -> None:
+    if ctx.borrower is None:
+        return
+    loan = None if whole_borrower else focus_loan(ctx)
+    hold = place_hold(
+        session=ctx.session,
+        borrower_id=ctx.borrower.id,
+        kind=kind,
+        loan_id=loan.id if loan is not None else None,
+        source=f"conversation:{ctx.conversation.id}",
+        at=ctx.now,
+    )
+    ctx.record(
+        "hold_placed", {"hold_id": hold.id, "kind": kind.value}, loan_stream=loan is not None
+    )
+
+
+def _clear(ctx: TurnContext) -> None:
+    ctx.state.pending = None
+    ctx.state.form = None
+    ctx.state.choices = []
+
+
+def stop_channel(ctx: TurnContext, params: dict[str, Any]) -> None:
+    _clear(ctx)
+    if ctx.borrower is not None:
+        opt_out = record_opt_out(
+            session=ctx.session,
+            borrower_id=ctx.borrower.id,
+            channel=ctx.conversation.channel,
+            at=ctx.now,
+            source=f"conversation:{ctx.conversation.id}",
+            address_index=ctx.conversation.address_index,
+        )
+        confirm_opt_out(session=ctx.session, opt_out_id=opt_out.id, at=ctx.now)
+    ctx.record(
+        "opted_out", {"channel": ctx.conversation.channel.value, "source": params.get("source")}
+    )
+    ctx.say("stop_confirmed", channel=channel_name(ctx))
+    ctx.closed = True
+
+
+def stop_all(ctx: TurnContext, params: dict[str, Any]) -> None:
+    _clear(ctx)
+    if ctx.borrower is not None:
+        _place(ctx, HoldKind.CEASE, whole_borrower=True)
+        opt_out = record_opt_out(
+            session=ctx.session,
+            borrower_id=ctx.borrower.id,
+            channel=None,
+            at=ctx.now,
+            source=f"conversation:{ctx.conversation.id}",
+        )
+        confirm_opt_out(session=ctx.session, opt_out_id=opt_out.id, at=ctx.now)
+    ctx.record("ceased", {"source": params.get("source")})
+    ctx.say("stop_all_confirmed")
+    ctx.closed = True
+
+
+def start_contact(ctx: TurnContext, params: dict[str, Any]) -> None:
+    if ctx.borrower is not None:
+        rows = ctx.session.scalars(
+            select(OptOut).where(
+                OptOut.borrower_id == ctx.borrower.id,
+                OptOut.channel == ctx.conversation.channel,
+                OptOut.lifted_at.is_(None),
+            )
+        ).all()
+        for row in rows:
+            lift_opt_out(
+                session=ctx.session,
+                opt_out_id=row.id,
+                at=ctx.now,
+                source=f"conversation:{ctx.conversation.id}",
+            )
+    ctx.record("opted_in", {"channel": ctx.conversation.channel.value})
+    ctx.say("start_confirmed", channel=channel_name(ctx))
+
+
+def _hold_and_escalate(ctx: TurnContext, kind: HoldKind, reason: str, *, whole: bool) -> None:
+    _clear(ctx)
+    _place(ctx, kind, whole_borrower=whole)
+    if ctx.loan is None and ctx.borrower is not None:
+        focus_loan(ctx)
+    escalate(ctx, reason)
+
+
+def attorney(ctx: TurnContext, params: dict[str, Any]) -> None:
+    _hold_and_escalate(ctx, HoldKind.ATTORNEY, "attorney", whole=True)
+    ctx.say("attorney_recorded")
+
+
+def bankruptcy(ctx: TurnContext, params: dict[str, Any]) -> None:
+    _hold_and_escalate(ctx, HoldKind.BANKRUPTCY, "bankruptcy", whole=True)
+    ctx.say("bankruptcy_recorded")
+
+
+def dispute(ctx: TurnContext, params: dict[str, Any]) -> None:
+    _hold_and_escalate(ctx, HoldKind.DISPUTE, "dispute", whole=False)
+    ctx.say("dispute_recorded")
+
+
+def wrong_person(ctx: TurnContext, params: dict[str, Any]) -> None:
+    """Whoever this is, they are not the borrower: stop using this address, disclose nothing."""
+    _clear(ctx)
+    if ctx.borrower is not None and not ctx.verified:
+        record_opt_out(
+            session=ctx.session,
+            borrower_id=ctx.borrower.id,
+            channel=ctx.conversation.channel,
+            at=ctx.now,
+            source="wrong_person",
+            address_index=ctx.conversation.address_index,
+        )
+    ctx.state.wrong_party = True
+    ctx.conversation.verified_until = None
+    ctx.record("wrong_party", {"source": params.get("source")})
+    ctx.say("wrong_person")
+    ctx.closed = True
