@@ -7,40 +7,53 @@ database and the settings through `request.app.state.container` (a `Container`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console import build_api_router, servicing_error_status
+from dialogue import Dialogue
 from models import PiiCipher, session_factory
 from servicing import NotEligible, ServicingError
 from settle.database import build_engine, describe_revision, display_url, read_schema_state
 from settle.settings import ConfigError, Settings, load_settings
+from settle.wiring import build_dialogue
+from webhooks import build_webhook_router
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-INDEX_HTML = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Settle</title></head>
-<body>
-<h1>Settle</h1>
-<p>Conversational collections and loan servicing assistant.</p>
-<ul>
-<li><a href="/docs">API documentation</a></li>
-<li><a href="/healthz">Health check</a></li>
-</ul>
-</body>
-</html>
-"""
+
+class Lazy(Generic[T]):
+    """A value built on first use, once, even when several threads ask at the same moment."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._value: T | None = None
+
+    def __call__(self) -> T:
+        value = self._value
+        if value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._build()
+                value = self._value
+        return value
+
+    @property
+    def built(self) -> bool:
+        return self._value is not None
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,15 @@ class Container:
     engine: Engine
     cipher: PiiCipher
     sessions: sessionmaker[Session]
+    # The dialogue loads the language model (seconds, or a minute to train it first): built by
+    # the first turn, so the app starts at once and /healthz never waits for it.
+    dialogue: Lazy[Dialogue] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A frozen dataclass: the lazy slot is set once here, then only filled in.
+        object.__setattr__(
+            self, "dialogue", Lazy(lambda: build_dialogue(self.settings, self.sessions))
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -75,9 +97,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Settle", version="0.1.0", lifespan=lifespan)
     app.state.container = container
     install_error_handlers(app)
-    app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"])
     # Feature routers (console, webhooks, web chat) are included here as they arrive.
+    app.include_router(
+        build_webhook_router(
+            dialogue=container.dialogue,
+            sessions=container.sessions,
+            demo_credentials=container.settings.env == "development",
+        )
+    )
     api_token = container.settings.api_token
     app.include_router(
         build_api_router(
@@ -111,11 +139,6 @@ def build_container(settings: Settings) -> Container:
 def container_of(request: Request) -> Container:
     """The container of the application serving `request`."""
     return cast(Container, request.app.state.container)
-
-
-def index() -> HTMLResponse:
-    """A short landing page pointing to the API documentation and the health check."""
-    return HTMLResponse(INDEX_HTML)
 
 
 def healthz(request: Request) -> JSONResponse:
@@ -169,7 +192,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_problem(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }
         response = error_response(
             exc.status_code, code.get(exc.status_code, "http_error"), str(exc.detail)
         )

@@ -22,6 +22,9 @@ from models import Loan, generate_key, upgrade
 from servicing import ImportFailed, import_loans, import_payments, seed_portfolio
 from settle.app import build_container
 from settle.cli_audit import app as audit_app
+from settle.cli_chat import chat
+from settle.cli_nlu import app as nlu_app
+from settle.cli_nlu import train as train_nlu
 from settle.cli_screen import app as screen_app
 from settle.database import (
     build_engine,
@@ -46,6 +49,9 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(screen_app, name="screen")
+app.add_typer(nlu_app, name="nlu")
+app.command("train")(train_nlu)
+app.command("chat")(chat)
 
 
 @app.command()
