@@ -24,6 +24,7 @@ run: $(VENV)/.installed
 	$(SETTLE) init
 	$(SETTLE) db upgrade
 	$(SETTLE) seed --if-empty
+	$(SETTLE) train --if-stale
 	$(SETTLE) serve --host 127.0.0.1 --port 8000
 
 test: $(VENV)/.installed-test
