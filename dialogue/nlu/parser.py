@@ -80,11 +80,6 @@ class Nlu:
     def threshold(self) -> float:
         return self.model.threshold
 
-    def warm(self, texts: Sequence[str]) -> None:
-        """Encode `texts` in one pass so a caching encoder shared with the screens has them."""
-        if texts:
-            self._encoder.encode(list(texts))
-
     def parse(self, text: str, *, today: date) -> ParseResult:
         return self.parse_many([text], today=today)[0]
 

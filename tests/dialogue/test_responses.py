@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from compliance.screening import OutboundContext, known_profiles, screen_outbound
+from compliance.screening import AbuseDetector, OutboundContext, known_profiles, screen_outbound
+from dialogue.encoder import shared_encoder
 from dialogue.responses import day, languages, money, placeholders, render, templates
 
 # What may be said before the borrower has proven who they are.
@@ -111,6 +112,31 @@ def test_no_template_breaks_a_content_rule(language: str, profile: str) -> None:
         if not screen_outbound(filled(key, language), language, context).allowed
     }
     assert not blocked
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_no_template_is_abusive_to_the_encoder_model(language: str) -> None:
+    """The engine screens its template replies without the English encoder model (it reads what
+    people write); this is where the model reads every template instead."""
+    detector = AbuseDetector(encoder=shared_encoder())
+    # Fragments (button titles, channel names, labels) are sent inside a message and screened
+    # with it, as the engine does: under the help menu here.
+    fragments = ("button_", "channel_", "restructure_label_", "paid_amount", "paid_date")
+    texts = {
+        key: filled(key, language) for key in templates(language) if not key.startswith(fragments)
+    }
+    texts["help_menu with every button"] = "\n".join(
+        [filled("help_menu", language)]
+        + [filled(key, language) for key in templates(language) if key.startswith(fragments)]
+    )
+    flagged = {
+        key: assessment.score
+        for (key, _text), assessment in zip(
+            texts.items(), detector.assess_many(list(texts.values()), strict=True), strict=True
+        )
+        if assessment.abusive
+    }
+    assert not flagged
 
 
 def test_money_and_dates_follow_the_locale() -> None:
