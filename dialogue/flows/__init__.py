@@ -16,6 +16,7 @@ from dialogue.flows import (
     promise,
     restructuring,
 )
+from dialogue.policies import ACCOUNT_INTENTS, INTENT_ACTIONS
 from dialogue.turn import TurnContext
 
 Action = Callable[[TurnContext, dict[str, Any]], None]
@@ -83,13 +84,4 @@ ACTIONS: dict[str, Action] = {
     "confirm": confirm,
 }
 # What an intent runs once identity verification, which interrupted it, succeeds.
-RESUME_ACTIONS = {
-    "check_balance": "balance",
-    "due_date": "due_date",
-    "make_payment": "pay_link",
-    "payoff_quote": "payoff",
-    "promise_to_pay": "promise",
-    "already_paid": "paid",
-    "request_extension": "extension",
-    "request_restructuring": "restructuring",
-}
+RESUME_ACTIONS = {intent: INTENT_ACTIONS[intent] for intent in ACCOUNT_INTENTS}

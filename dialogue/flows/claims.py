@@ -11,7 +11,7 @@ from dialogue.nlu.entities import parse_amount, parse_past_date
 from dialogue.responses import day, money_decimal
 from dialogue.state import Form
 from dialogue.turn import TurnContext
-from servicing import InvalidInput, record_payment_claim
+from servicing import InvalidInput, record_payment_claim, to_minor
 
 
 def _found(ctx: TurnContext, *, lenient: bool) -> tuple[Decimal | None, date | None]:
@@ -26,27 +26,27 @@ def _found(ctx: TurnContext, *, lenient: bool) -> tuple[Decimal | None, date | N
     return amount, paid_on
 
 
+def _holds(amount: Decimal, currency: str) -> bool:
+    try:
+        return to_minor(amount, currency) > 0
+    except InvalidInput:
+        return False
+
+
 def _record(ctx: TurnContext, amount: Decimal | None, paid_on: date | None) -> None:
     assert ctx.loan is not None
-    try:
-        claim = record_payment_claim(
-            session=ctx.session,
-            loan_id=ctx.loan.id,
-            claimed_on=ctx.today,
-            channel=ctx.conversation.channel.value,
-            amount=amount,
-            paid_on=paid_on,
-        )
-    except InvalidInput:
-        # An amount the loan's currency cannot hold (three decimals): keep the claim without it.
+    if amount is not None and not _holds(amount, ctx.loan.currency):
+        # An amount the loan's currency cannot hold ("150.555", "0"): the claim is kept
+        # without it, for the payments team to ask.
         amount = None
-        claim = record_payment_claim(
-            session=ctx.session,
-            loan_id=ctx.loan.id,
-            claimed_on=ctx.today,
-            channel=ctx.conversation.channel.value,
-            paid_on=paid_on,
-        )
+    claim = record_payment_claim(
+        session=ctx.session,
+        loan_id=ctx.loan.id,
+        claimed_on=ctx.today,
+        channel=ctx.conversation.channel.value,
+        amount=amount,
+        paid_on=paid_on,
+    )
     ctx.state.form = None
     ctx.record(
         "payment_claimed",
