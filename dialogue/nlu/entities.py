@@ -579,7 +579,20 @@ def _month_offset(qualifier: str | None) -> int:
 
 
 def _end_of_month(match: re.Match[str], today: date) -> date:
-    return _month_end(today, _month_offset(match["rel"]))
+    groups = match.groupdict()
+    return _month_end(today, _month_offset(groups.get("rel") or groups.get("rel2")))
+
+
+def _end_of_named_month(match: re.Match[str], today: date) -> date | None:
+    """"1月底", "一月底", "明年一月底": the last day of that month, the next one to come."""
+    month = _small(match["m"])
+    if not 1 <= month <= 12:
+        return None
+    year = today.year + (1 if match["next_year"] else 0)
+    end = date(year, month, calendar.monthrange(year, month)[1])
+    if end < today and not match["next_year"]:
+        end = date(year + 1, month, calendar.monthrange(year + 1, month)[1])
+    return end
 
 
 def _start_of_month(match: re.Match[str], today: date) -> date:
@@ -654,9 +667,13 @@ _RELATIVE_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str], date], dat
     (
         re.compile(
             r"(?<![a-z])(?:the\s+)?(?:(?:end|last\s+day)\s+of\s+(?:the\s+)?(?P<rel>this\s+|next\s+)?"
-            r"month|month[\s-]end)(?![a-z])"
+            r"month|(?P<rel2>next\s+)?month[\s-]end)(?![a-z])"
         ),
         _end_of_month,
+    ),
+    (
+        re.compile(rf"(?P<next_year>明年)?\s*(?P<m>[0-9]{{1,2}}|{_CN_SMALL})\s*月\s*(?:底|末|份?底)"),
+        _end_of_named_month,
     ),
     (re.compile(r"(?P<rel>下下个?|下个?|这个?|本)?月\s*(?:底|末)"), _end_of_month),
     (
@@ -999,6 +1016,21 @@ def _past_day(match: re.Match[str], today: date) -> date | None:
         return None
 
 
+_PAST_MONTH_DAY = re.compile(
+    r"(?<![a-z])(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+[0-9]{1,2}"
+    r"(?:st|nd|rd|th)?(?![0-9])"
+    r"|(?<![0-9/])[0-9]{1,2}/[0-9]{1,2}(?![0-9/])"
+    r"|(?<![0-9])[0-9]{1,2}\s*月\s*[0-9]{1,2}\s*[日号]"
+)
+
+
+def _year_before(day: date) -> date | None:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return None
+
+
 def parse_past_date(text: str, *, language: str, today: date) -> date | None:
     """The first date in the message that is today or earlier ("yesterday", "last Friday",
     "on the 3rd", "3 days ago", "昨天", "上周五", "20号", "2026-11-20"): when something already
@@ -1007,7 +1039,13 @@ def parse_past_date(text: str, *, language: str, today: date) -> date | None:
     absolute = parse_date_of_birth(text, language=language, today=today)
     if absolute is not None:
         return absolute
-    for match in _PAST_RELATIVE.finditer(_fold(text).text):
+    folded = _fold(text).text
+    for match in _PAST_MONTH_DAY.finditer(folded):
+        # "Nov 15", "11/15", "11月15日" without a year: the last such day, this year or last.
+        ahead = parse_date(match.group(0), language=language, today=today)
+        if ahead is not None:
+            return ahead if ahead <= today else _year_before(ahead)
+    for match in _PAST_RELATIVE.finditer(folded):
         found = _past_day(match, today)
         if found is not None and found <= today:
             return found

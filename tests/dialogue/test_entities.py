@@ -479,3 +479,18 @@ def test_any_text_gives_spans_of_the_original(text: str) -> None:
     for entity in extract_entities(text, language="en", today=TODAY):
         assert text[entity.start : entity.end] == entity.text
         assert entity.kind in ("amount", "date", "months", "digits", "option", "phone")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我打算明年一月底还500元", date(2027, 1, 31)),
+        ("1月底", date(2027, 1, 31)),
+        ("十二月底", date(2026, 12, 31)),
+        ("11月底", date(2026, 11, 30)),
+        ("next month end", date(2026, 12, 31)),
+        ("月底", date(2026, 11, 30)),
+    ],
+)
+def test_end_of_a_named_month(text: str, expected: date) -> None:
+    assert parse_date(text, language="zh", today=date(2026, 11, 22)) == expected

@@ -203,6 +203,10 @@ def test_low_confidence_is_out_of_scope(nlu: Nlu) -> None:
         ("sent it last friday", date(2026, 11, 20)),
         ("上周五还了", date(2026, 11, 13)),  # Friday of last calendar week
         ("paid 2026-11-20", date(2026, 11, 20)),
+        ("I paid on Nov 15", date(2026, 11, 15)),
+        ("paid it 11/15", date(2026, 11, 15)),
+        ("11月15日转的", date(2026, 11, 15)),
+        ("paid on Dec 1", date(2025, 12, 1)),  # no year: last December
         ("paid today", TODAY),
         ("I paid it", None),
         ("paid 2026-12-01", None),  # not yet
