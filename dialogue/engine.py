@@ -208,8 +208,10 @@ class Dialogue:
         )
         text = inbound.text.strip() if inbound.kind is not InboundKind.OTHER else ""
         masked = mask_pii(text)
+        # A button payload ("/greet") is no writing: it says nothing of the language.
+        written = "" if text.startswith("/") else text
         language = (
-            detect_language(text)
+            detect_language(written)
             or conversation.language
             or (borrower.preferred_language if borrower else None)
             or "en"
