@@ -584,7 +584,7 @@ def _end_of_month(match: re.Match[str], today: date) -> date:
 
 
 def _end_of_named_month(match: re.Match[str], today: date) -> date | None:
-    """"1月底", "一月底", "明年一月底": the last day of that month, the next one to come."""
+    """The last day of a named month ("1月底", "一月底", "明年一月底"), the next one to come."""
     month = _small(match["m"])
     if not 1 <= month <= 12:
         return None
@@ -672,7 +672,9 @@ _RELATIVE_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str], date], dat
         _end_of_month,
     ),
     (
-        re.compile(rf"(?P<next_year>明年)?\s*(?P<m>[0-9]{{1,2}}|{_CN_SMALL})\s*月\s*(?:底|末|份?底)"),
+        re.compile(
+            rf"(?P<next_year>明年)?\s*(?P<m>[0-9]{{1,2}}|{_CN_SMALL})\s*月\s*(?:份)?(?:底|末)"
+        ),
         _end_of_named_month,
     ),
     (re.compile(r"(?P<rel>下下个?|下个?|这个?|本)?月\s*(?:底|末)"), _end_of_month),
