@@ -17,11 +17,11 @@ A crash before the commit loses nothing: the channel retries and the retry is a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -39,12 +39,13 @@ from compliance.screening import (
 )
 from dialogue.flows import ACTIONS, RESUME_ACTIONS
 from dialogue.flows.escalation import escalate
-from dialogue.messages import Button, Inbound, InboundKind, Reply, TurnResult
+from dialogue.messages import PHONE_CHANNELS, Button, Inbound, InboundKind, Reply, TurnResult
 from dialogue.nlu.entities import (
     extract_entities,
     parse_date_of_birth,
     parse_digits,
     parse_option,
+    parse_yes_no,
 )
 from dialogue.nlu.language import detect_language
 from dialogue.nlu.model import OUT_OF_SCOPE
@@ -53,7 +54,7 @@ from dialogue.output import Output
 from dialogue.policies import TurnView, decide
 from dialogue.responses import Say, render, templates
 from dialogue.state import ConversationState
-from dialogue.turn import DialogueSettings, TurnContext
+from dialogue.turn import DialogueSettings, TurnContext, local_today
 from models import (
     AttemptOutcome,
     Borrower,
@@ -68,13 +69,23 @@ from models import (
     session_cipher,
     utcnow,
 )
-from servicing import InvalidInput, find_borrowers_by_phone, normalize_phone, place_hold
+from servicing import (
+    InvalidInput,
+    ServicingError,
+    find_borrowers_by_phone,
+    normalize_phone,
+    place_hold,
+)
 
-PHONE_CHANNELS = frozenset({Channel.SMS, Channel.WHATSAPP, Channel.VOICE})
 MAX_MESSAGE_ID = 128
 # Money troubles are what restructuring answers; the other cues (illness, bereavement, distress,
 # self-harm) need a person.
 HARDSHIP_CUES = frozenset({Cue.JOB_LOSS, Cue.HARDSHIP})
+# Intents that leave a free-text question rather than answer it.
+LEAVES_FREE_TEXT = frozenset(
+    {"request_human", "deny", "goodbye", "stop_contact", "attorney", "bankruptcy"}
+    | {"dispute_debt", "wrong_person", "abusive"}
+)
 SENTENCE_END = frozenset(".!?。！？…:：")
 # Actions that continue what is open; anything else closes an open form or question.
 CONTINUING = frozenset(
@@ -170,7 +181,11 @@ class Dialogue:
         return None
 
     def _link_shared_contact(
-        self, session: Session, conversation: Conversation, inbound: Inbound
+        self,
+        session: Session,
+        conversation: Conversation,
+        state: ConversationState,
+        inbound: Inbound,
     ) -> None:
         if inbound.kind is not InboundKind.CONTACT or not inbound.contact_phone:
             return
@@ -182,6 +197,20 @@ class Dialogue:
             conversation.borrower_id = found[0].id
             conversation.loan_id = None
             conversation.verified_until = None
+        state.linked_borrower = found[0].id if len(found) == 1 else None
+
+    @staticmethod
+    def _back_to_link(conversation: Conversation, state: ConversationState, now: datetime) -> None:
+        """Once verification has lapsed, the conversation is the linked borrower's again.
+
+        Whoever verified here last may share the phone with another borrower; the next person
+        must prove who they are from the start, and no hold or opt-out may land on the wrong
+        account in the meantime.
+        """
+        lapsed = conversation.verified_until is None or conversation.verified_until <= now
+        if lapsed and conversation.borrower_id != state.linked_borrower:
+            conversation.borrower_id = state.linked_borrower
+            conversation.loan_id = None
 
     # --- the turn -------------------------------------------------------------------------
 
@@ -201,8 +230,12 @@ class Dialogue:
                 duplicate=True,
                 silent=done.status is not InboundStatus.HANDLED,
             )
-        self._link_shared_contact(session, conversation, inbound)
         state = ConversationState.from_json(conversation.state)
+        if not conversation.state:
+            # A new conversation: linked to whoever its address belongs to (or nobody).
+            state.linked_borrower = conversation.borrower_id
+        self._link_shared_contact(session, conversation, state, inbound)
+        self._back_to_link(conversation, state, now)
         borrower = (
             session.get(Borrower, conversation.borrower_id) if conversation.borrower_id else None
         )
@@ -224,7 +257,7 @@ class Dialogue:
             parse=None,
             language=language,
             now=now,
-            today=_local_today(now, borrower),
+            today=local_today(now, borrower),
             settings=self.settings,
             profile=self._profile,
             borrower=borrower,
@@ -302,24 +335,50 @@ class Dialogue:
             # A hold or an opt-out forbids the bot's answer; a person decides what may be said.
             escalate(ctx, "contact_restricted")
             return self._store(ctx, inbound, masked.text, [], status=InboundStatus.QUEUED)
-        ACTIONS[prediction.action](ctx, {**prediction.params, **params})
+        self._run(ctx, prediction.action, {**prediction.params, **params})
         if ctx.follow_up and not ctx.closed:
             follow = RESUME_ACTIONS.get(ctx.follow_up)
             ctx.parse = _request_parse(ctx, ctx.follow_up, ctx.state.resume_text)
             ctx.follow_up = None
             ctx.state.resume_text = None
-            if follow is not None:
-                ACTIONS[follow](ctx, {})
+            if follow is not None and not self._may_answer(ctx, "identity_policy"):
+                # Verified just now: only now is it known whose account this is, and what
+                # compliance allows to be said to them.
+                escalate(ctx, "contact_restricted")
+            elif follow is not None:
+                self._run(ctx, follow, {})
         replies = self._replies(ctx)
         result = self._store(ctx, inbound, masked.text, replies, status=InboundStatus.HANDLED)
         return replace(
             result, intent=view.intent, policy=prediction.policy, action=prediction.action
         )
 
+    def _run(self, ctx: TurnContext, action: str, params: dict[str, Any]) -> None:
+        """Run one action in a savepoint: a servicing refusal undoes its writes, not the turn's.
+
+        The message and the decision stay recorded; the borrower is told, in a safe line, that
+        nothing was changed, instead of the channel getting an error and retrying for ever.
+        """
+        says, events = len(ctx.says), len(ctx.events)
+        try:
+            with ctx.session.begin_nested():
+                ACTIONS[action](ctx, params)
+        except ServicingError as refusal:
+            del ctx.says[says:]
+            del ctx.events[events:]
+            # The question that led here is dropped with what it would have changed.
+            ctx.state.pending = None
+            ctx.state.form = None
+            ctx.record(
+                "action_refused",
+                {"action": action, "code": refusal.code, "field": refusal.field},
+            )
+            ctx.say("cancelled")
+
     def _quiet_reason(self, ctx: TurnContext, screen: InboundScreen | None) -> InboundStatus | None:
         if ctx.conversation.handler is Handler.HUMAN:
             return InboundStatus.QUEUED
-        if ctx.state.wrong_party and not (screen and InboundFlag.START in screen.flags):
+        if ctx.state.wrong_party:
             return InboundStatus.SILENT
         return None
 
@@ -367,11 +426,14 @@ class Dialogue:
         payload = _payload(parse.text if parse else "", state)
         if payload is not None:
             name, _, value = payload.lstrip("/").partition(":")
-            if name == "offer" and value.isdigit():
+            if name == "offer" and re.fullmatch(r"[0-9]{1,12}", value):
                 intent, params = "inform", {"offer_id": int(value)}
             elif name in self._nlu.model.classes:
                 intent = name
             confident = True
+        answer = {"/affirm": True, "/deny": False}.get(payload or "") if payload else None
+        if payload is None and parse is not None:
+            answer = parse_yes_no(parse.text)
         view = TurnView(
             intent=intent,
             confident=confident,
@@ -388,6 +450,8 @@ class Dialogue:
             verified=ctx.verified,
             identity_locked=ctx.conversation.identity_locked,
             media_only=inbound.kind is InboundKind.OTHER,
+            said_yes=answer is True,
+            said_no=answer is False,
         )
         return view, params
 
@@ -509,11 +573,13 @@ def _without_buttons(text: str, shown: str, sent: str) -> str:
 
 
 def _stop_action(screen: InboundScreen) -> str | None:
-    """The opt-out a message asks for, if any: everything (cease) or this channel (STOP)."""
+    """The opt-out (cease, STOP) or opt-in (START) a message asks for, if any."""
     if InboundFlag.CEASE in screen.flags:
         return "stop_all"
     if InboundFlag.OPT_OUT in screen.flags:
         return "stop_channel"
+    if InboundFlag.START in screen.flags:
+        return "start_contact"
     return None
 
 
@@ -568,13 +634,6 @@ def _request_parse(ctx: TurnContext, intent: str, text: str | None) -> ParseResu
     )
 
 
-def _local_today(now: datetime, borrower: Borrower | None) -> date:
-    """The borrower's own date: "tomorrow" and "the 15th" mean their calendar, not the server's."""
-    if borrower is None:
-        return now.astimezone(UTC).date()
-    return now.astimezone(ZoneInfo(borrower.time_zone)).date()
-
-
 def _payload(text: str, state: ConversationState) -> str | None:
     """A button's payload, sent as is (`/check_balance`) or chosen by number from the offer."""
     stripped = text.strip()
@@ -603,8 +662,9 @@ def _has_slot_value(ctx: TurnContext, parse: ParseResult | None) -> bool:
             parse_date_of_birth(text, language=ctx.language, today=ctx.today) is not None
         ),
         "last4": lambda: parse_digits(text, length=4) is not None,
-        "situation": lambda: True,
-        "details": lambda: True,
+        # Free text answers these, unless it asks for a person, says no, or raises a hold.
+        "situation": lambda: parse.intent not in LEAVES_FREE_TEXT,
+        "details": lambda: parse.intent not in LEAVES_FREE_TEXT,
         "offer": lambda: parse_option(text, count=len(form.slots.get("offers", []))) is not None,
     }
     check = checks.get(form.asked)

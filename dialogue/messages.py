@@ -14,6 +14,9 @@ from typing import Any
 
 from models import Channel
 
+# Channels whose address is the borrower's phone number.
+PHONE_CHANNELS = frozenset({Channel.SMS, Channel.WHATSAPP, Channel.VOICE})
+
 
 class InboundKind(StrEnum):
     """What the borrower sent."""

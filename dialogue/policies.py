@@ -32,6 +32,8 @@ ACCOUNT_INTENTS = frozenset(
         "payoff_quote",
     }
 )
+# Questions whose yes changes the account.
+ACCOUNT_CONFIRMATIONS = frozenset({"promise", "extension", "restructuring"})
 # Forms whose answers feed an account action.
 ACCOUNT_FORMS = frozenset({"promise", "extension", "restructuring", "paid"})
 HOLD_INTENTS = {
@@ -91,6 +93,10 @@ class TurnView:
     verified: bool
     identity_locked: bool
     media_only: bool  # a sticker, photo or voice note: nothing to read
+    # An explicit yes or no (the words, a Yes/No button): what a confirmation that changes an
+    # account or places a hold needs; a classifier's "affirm" for "hmm" or "?" is not enough.
+    said_yes: bool = False
+    said_no: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,9 @@ def hold_policy(view: TurnView) -> Prediction | None:
             return Prediction(action, name, {"source": "screen"})
     pending = view.state.pending
     if pending is not None and pending.action in HOLD_ACTIONS:
-        if view.intent == "affirm":
+        if view.said_yes:
             return Prediction(pending.action, name, {"source": "confirmed"})
-        if view.intent == "deny":
+        if view.said_no or view.intent == "deny":
             return Prediction("cancel", name)
     if view.confident and view.intent in HOLD_INTENTS:
         if view.intent == "wrong_person" and view.verified:
@@ -138,8 +144,12 @@ def care_policy(view: TurnView) -> Prediction | None:
 def identity_policy(view: TurnView) -> Prediction | None:
     name = "identity_policy"
     form = view.state.form
-    wants_account = (view.confident and view.intent in ACCOUNT_INTENTS) or (
-        form is not None and form.name in ACCOUNT_FORMS
+    pending = view.state.pending
+    wants_account = (
+        (view.confident and view.intent in ACCOUNT_INTENTS)
+        or (form is not None and form.name in ACCOUNT_FORMS)
+        # A yes to a question asked while verified must not act once verification has lapsed.
+        or (pending is not None and pending.action in ACCOUNT_CONFIRMATIONS)
     )
     if view.identity_locked and (wants_account or (form is not None)):
         return Prediction("identity_locked", name)
@@ -159,10 +169,10 @@ def identity_policy(view: TurnView) -> Prediction | None:
 def form_policy(view: TurnView) -> Prediction | None:
     name = "form_policy"
     pending = view.state.pending
-    if pending is not None and view.intent in ("affirm", "deny"):
-        return Prediction(
-            "confirm" if view.intent == "affirm" else "cancel", name, {"pending": pending.action}
-        )
+    if pending is not None and view.said_yes:
+        return Prediction("confirm", name, {"pending": pending.action})
+    if pending is not None and (view.said_no or view.intent == "deny"):
+        return Prediction("cancel", name, {"pending": pending.action})
     form = view.state.form
     if form is None:
         return None

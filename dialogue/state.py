@@ -50,6 +50,10 @@ class ConversationState:
     intents: list[str] = field(default_factory=list)
     # Not the borrower (wrong number): nothing more is said here.
     wrong_party: bool = False
+    # The borrower the channel tied this conversation to (its phone number, a shared contact),
+    # as opposed to one who verified here: when verification lapses, the conversation falls
+    # back to this one (None: nobody), so a phone shared by two borrowers is asked again.
+    linked_borrower: int | None = None
 
     def remember(self, intent: str) -> None:
         self.intents = [*self.intents, intent][-HISTORY_LENGTH:]
@@ -74,4 +78,5 @@ class ConversationState:
             disclosed=bool(data.get("disclosed", False)),
             intents=list(data.get("intents", [])),
             wrong_party=bool(data.get("wrong_party", False)),
+            linked_borrower=data.get("linked_borrower"),
         )

@@ -8,8 +8,9 @@ replies with `say`; the engine screens, records and sends them after the actions
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,16 @@ from dialogue.nlu.parser import ParseResult
 from dialogue.responses import Say, render
 from dialogue.state import ConversationState
 from models import Borrower, Conversation, Loan
+
+
+def local_today(now: datetime, borrower: Borrower | None) -> date:
+    """The borrower's own date: "tomorrow" and "the 15th" mean their calendar, not the server's.
+
+    UTC until it is known whose conversation this is.
+    """
+    if borrower is None:
+        return now.astimezone(UTC).date()
+    return now.astimezone(ZoneInfo(borrower.time_zone)).date()
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ def _holds(amount: Decimal, currency: str) -> bool:
 
 def _record(ctx: TurnContext, amount: Decimal | None, paid_on: date | None) -> None:
     assert ctx.loan is not None
+    if paid_on is not None and paid_on < ctx.loan.disbursed_on:
+        # Paid before the loan existed: a mistyped date, kept out of the claim.
+        paid_on = None
     if amount is not None and not _holds(amount, ctx.loan.currency):
         # An amount the loan's currency cannot hold ("150.555", "0"): the claim is kept
         # without it, for the payments team to ask.

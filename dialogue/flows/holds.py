@@ -21,6 +21,8 @@ from dialogue.turn import TurnContext
 from models import HoldKind, OptOut
 from servicing import place_hold
 
+WRONG_PERSON_SOURCE = "wrong_person"
+
 
 def channel_name(ctx: TurnContext) -> str:
     return ctx.text(f"channel_{ctx.conversation.channel.value}")
@@ -94,11 +96,18 @@ def stop_all(ctx: TurnContext, params: dict[str, Any]) -> None:
 
 
 def start_contact(ctx: TurnContext, params: dict[str, Any]) -> None:
+    """START lifts the STOP given from this same address, nothing else.
+
+    Not an opt-out from another number of the borrower's, not one recorded because this number
+    belongs to someone else (a wrong party could otherwise undo it), not a cease request.
+    """
     if ctx.borrower is not None:
         rows = ctx.session.scalars(
             select(OptOut).where(
                 OptOut.borrower_id == ctx.borrower.id,
                 OptOut.channel == ctx.conversation.channel,
+                OptOut.address_index == ctx.conversation.address_index,
+                OptOut.source != WRONG_PERSON_SOURCE,
                 OptOut.lifted_at.is_(None),
             )
         ).all()
@@ -145,7 +154,7 @@ def wrong_person(ctx: TurnContext, params: dict[str, Any]) -> None:
             borrower_id=ctx.borrower.id,
             channel=ctx.conversation.channel,
             at=ctx.now,
-            source="wrong_person",
+            source=WRONG_PERSON_SOURCE,
             address_index=ctx.conversation.address_index,
         )
     ctx.state.wrong_party = True

@@ -14,9 +14,10 @@ from typing import Any
 
 from compliance import mask_pii
 from dialogue.flows.escalation import escalate
+from dialogue.messages import PHONE_CHANNELS
 from dialogue.nlu.entities import parse_date_of_birth, parse_digits
 from dialogue.state import Form
-from dialogue.turn import TurnContext
+from dialogue.turn import TurnContext, local_today
 from models import Borrower
 from servicing import InvalidInput, find_borrowers_by_phone, get_borrower
 
@@ -62,10 +63,26 @@ def _ends_with(value: str | None, digits: str) -> bool:
     return value is not None and "".join(c for c in value if c.isdigit()).endswith(digits)
 
 
-def _matches_last4(borrower: Borrower, digits: str) -> bool:
-    return _ends_with(borrower.national_id, digits) or any(
+def _matches_last4(borrower: Borrower, digits: str, known: set[str]) -> bool:
+    """The last 4 of the national id, or of a phone on file that the person talking did not
+    already show: not the number they are texting from, not the one they typed when asked.
+
+    Digits anyone holding the phone can read prove nothing.
+    """
+    if _ends_with(borrower.national_id, digits):
+        return True
+    return digits not in known and any(
         _ends_with(phone.number, digits) for phone in borrower.phones
     )
+
+
+def _known_digits(ctx: TurnContext, form: Form) -> set[str]:
+    """Last 4 digits the person talking has already shown: their address, the phone typed."""
+    known = {str(d) for d in form.slots.get("typed_last4", [])}
+    address = "".join(c for c in ctx.conversation.address if c.isdigit())
+    if ctx.conversation.channel in PHONE_CHANNELS and len(address) >= 4:
+        known.add(address[-4:])
+    return known
 
 
 def _phone_from(ctx: TurnContext) -> str | None:
@@ -125,6 +142,8 @@ def identity_step(ctx: TurnContext, params: dict[str, Any]) -> None:
         # An unknown number goes on to the next questions all the same: whether a number is on
         # file is itself account information.
         form.slots["candidates"] = [borrower.id for borrower in found]
+        typed = "".join(c for c in phone if c.isdigit())
+        form.slots["typed_last4"] = [typed[-4:]]
     elif form.asked == "dob":
         born = parse_date_of_birth(text, language=ctx.language, today=ctx.today)
         if born is None:
@@ -146,7 +165,7 @@ def identity_step(ctx: TurnContext, params: dict[str, Any]) -> None:
             for borrower in (
                 get_borrower(session=ctx.session, borrower_id=i) for i in form.slots["candidates"]
             )
-            if _matches_last4(borrower, digits)
+            if _matches_last4(borrower, digits, _known_digits(ctx, form))
         ]
         if len(matching) == 1:
             _verified(ctx, matching[0])
@@ -165,6 +184,8 @@ def _verified(ctx: TurnContext, borrower: Borrower) -> None:
     conversation.verified_until = ctx.now + ctx.settings.verification_ttl
     conversation.failed_verifications = 0
     ctx.borrower = borrower
+    # Now that it is known whose conversation this is, "today" is their date.
+    ctx.today = local_today(ctx.now, borrower)
     ctx.state.form = None
     ctx.record("identity_verified", {"borrower_id": borrower.id})
     ctx.say("identity_ok")

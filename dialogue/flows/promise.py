@@ -133,6 +133,14 @@ def confirm_promise(ctx: TurnContext, params: dict[str, Any]) -> None:
         return
     amount = Decimal(params["amount"])
     due_on = date.fromisoformat(params["date"])
+    if not ctx.today <= due_on <= _latest(ctx):
+        # The borrower's midnight passed between the question and the yes: "today" was
+        # yesterday. Ask for the date again rather than record a promise already broken.
+        slots: dict[str, Any] = {k: params[k] for k in ("maximum_minor", "amount") if k in params}
+        form = Form(name="promise", slots=slots, asked="date")
+        ctx.state.form = form
+        ctx.say("promise_date_bad", latest=day(_latest(ctx), ctx.language))
+        return
     row = record_promise(
         session=ctx.session,
         loan_id=ctx.loan.id,

@@ -319,6 +319,12 @@ def _amount_candidates(text: str, *, bare: bool) -> Iterator[_Cand]:
             value *= 1000
         if _NEGATIVE_BEFORE.search(text, 0, match.start()):
             value = None
+        touching = re.match(r"[a-z]", text[match.end() :]) or re.search(
+            r"[a-z]$", text[: match.start()]
+        )
+        if match["ar"] and not match["pre"] and touching:
+            # Digits running into letters ("1e30", "12abc"): no amount anyone wrote.
+            value = None
         yield _Cand("amount", _money(value), match.start(), match.end(), weak)
 
 
@@ -1052,3 +1058,63 @@ def parse_past_date(text: str, *, language: str, today: date) -> date | None:
         if found is not None and found <= today:
             return found
     return None
+
+
+_YES_EN = frozenset(
+    [
+        "yes",
+        "y",
+        "ya",
+        "yeah",
+        "yea",
+        "yep",
+        "yup",
+        "ok",
+        "okay",
+        "k",
+        "kk",
+        "sure",
+        "correct",
+        "right",
+        "confirm",
+        "confirmed",
+        "agreed",
+        "agree",
+        "absolutely",
+        "definitely",
+        "alright",
+        "affirmative",
+    ]
+)
+_NO_EN = frozenset(["no", "n", "nope", "nah", "not", "never", "cancel", "don't", "dont", "stop"])
+_YES_PHRASES_EN = ("do it", "go ahead", "sounds good", "please do", "of course", "that's right")
+_YES_ZH = ("是", "对", "好", "嗯", "可以", "行", "确认", "没问题", "同意", "ok")
+_NO_ZH = ("不", "没", "别", "算了", "取消")
+_WORD = re.compile(r"[a-z']+|[\u4e00-\u9fff]+")
+
+
+def parse_yes_no(text: str) -> bool | None:
+    """An explicit yes (True) or no (False) to a question, else None.
+
+    Read from the words themselves, not from a classifier: a confirmation that changes an account
+    or places a hold needs the borrower to have said yes ("yes", "ok", "sure", "go ahead", "是的",
+    "好", "可以"), not "?" or "hmm". A message saying both, or neither, is None.
+    """
+    folded = _fold(text).text
+    words = _WORD.findall(folded)
+    if not words:
+        return None
+    first = words[0]
+    chinese = bool(re.match(r"[\u4e00-\u9fff]", first))
+    if chinese:
+        says_no = first.startswith(_NO_ZH) and not first.startswith("没问题")
+        # "是不是", "好吗": a question back, not an answer.
+        asks = "不" in first or first.endswith(("吗", "呢"))
+        says_yes = not says_no and not asks and first.startswith(_YES_ZH)
+    else:
+        phrase = " ".join(words)
+        says_yes = first in _YES_EN or phrase.startswith(_YES_PHRASES_EN)
+        says_no = first in _NO_EN
+    if says_yes == says_no:
+        return None
+    return says_yes

@@ -494,3 +494,8 @@ def test_any_text_gives_spans_of_the_original(text: str) -> None:
 )
 def test_end_of_a_named_month(text: str, expected: date) -> None:
     assert parse_date(text, language="zh", today=date(2026, 11, 22)) == expected
+
+
+@pytest.mark.parametrize("text", ["1e30", "pay 1e30 on friday", "I will pay 12abc"])
+def test_digits_running_into_letters_are_no_amount(text: str) -> None:
+    assert parse_amount(text, language="en") is None

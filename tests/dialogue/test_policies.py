@@ -81,9 +81,20 @@ CASES: list[tuple[str, TurnView, str, str]] = [
     ),
     (
         "yes confirms the hold asked",
-        view(intent="affirm", confident=True, state=ConversationState(pending=Pending("dispute"))),
+        view(
+            intent="affirm",
+            confident=True,
+            said_yes=True,
+            state=ConversationState(pending=Pending("dispute")),
+        ),
         "hold_policy",
         "dispute",
+    ),
+    (
+        "a classifier's affirm without a yes does not place the hold",
+        view(intent="affirm", confident=True, state=ConversationState(pending=Pending("dispute"))),
+        "fallback_policy",
+        "help",
     ),
     (
         "no cancels the hold asked",
@@ -171,9 +182,32 @@ CASES: list[tuple[str, TurnView, str, str]] = [
     ),
     (
         "yes confirms a pending promise",
-        view(intent="affirm", confident=True, state=ConversationState(pending=Pending("promise"))),
+        view(
+            intent="affirm",
+            confident=True,
+            said_yes=True,
+            state=ConversationState(pending=Pending("promise")),
+        ),
         "form_policy",
         "confirm",
+    ),
+    (
+        "'hmm' read as affirm does not confirm a promise",
+        view(intent="affirm", confident=True, state=ConversationState(pending=Pending("promise"))),
+        "fallback_policy",
+        "help",
+    ),
+    (
+        "a yes after verification lapsed asks who this is first",
+        view(
+            intent="affirm",
+            confident=True,
+            said_yes=True,
+            verified=False,
+            state=ConversationState(pending=Pending("restructuring")),
+        ),
+        "identity_policy",
+        "start_identity",
     ),
     # Intents and fallback.
     (
