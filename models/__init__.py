@@ -21,6 +21,7 @@ from models.dialogue import (
     Escalation,
     EscalationStatus,
     Handler,
+    IdentityFailure,
     InboundMessage,
     InboundStatus,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "Extension",
     "Handler",
     "HoldKind",
+    "IdentityFailure",
     "InboundMessage",
     "InboundStatus",
     "InconvenientTime",

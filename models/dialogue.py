@@ -132,3 +132,20 @@ class Escalation(Base):
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class IdentityFailure(Base):
+    """A failed identity check against a borrower, from any conversation.
+
+    Counted per borrower, so opening a new chat does not buy more guesses; `cleared_at` is set
+    when a person has looked at the account and lifted the lock.
+    """
+
+    __tablename__ = "identity_failures"
+    __table_args__ = (Index("ix_identity_failures_borrower_at", "borrower_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

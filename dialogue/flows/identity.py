@@ -10,7 +10,10 @@ hand it to a person. Verification lapses after a quiet period (DialogueSettings)
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+
+from sqlalchemy import func, select
 
 from compliance import mask_pii
 from dialogue.flows.escalation import escalate
@@ -18,10 +21,12 @@ from dialogue.messages import PHONE_CHANNELS
 from dialogue.nlu.entities import parse_date_of_birth, parse_digits
 from dialogue.state import Form
 from dialogue.turn import TurnContext, local_today
-from models import Borrower
+from models import Borrower, IdentityFailure
 from servicing import InvalidInput, find_borrowers_by_phone, get_borrower
 
 MAX_FAILURES = 3
+# Failures older than this no longer count toward an account's lock.
+FAILURE_WINDOW = timedelta(days=1)
 MAX_BAD_ANSWERS = 3
 REQUEST_CHARACTERS = 300
 
@@ -42,7 +47,32 @@ def _fresh_form(ctx: TurnContext) -> Form:
     form = Form(name="identity")
     if ctx.borrower is not None:
         form.slots["candidates"] = [ctx.borrower.id]
+        # Whom a failure counts against: every borrower the attempt could have been for.
+        form.slots["tried"] = [ctx.borrower.id]
     return form
+
+
+def account_locked(ctx: TurnContext, borrower_ids: list[int]) -> bool:
+    """Whether any of these borrowers has failed identity checks too often, from anywhere.
+
+    Failures count per borrower across conversations, so a new chat or sender buys no more
+    guesses; a person clears them after looking at the account.
+    """
+    if not borrower_ids:
+        return False
+    failures = ctx.session.scalar(
+        select(func.count())
+        .select_from(IdentityFailure)
+        .where(
+            IdentityFailure.borrower_id.in_(borrower_ids),
+            IdentityFailure.cleared_at.is_(None),
+            IdentityFailure.at > ctx.now - FAILURE_WINDOW,
+        )
+        .group_by(IdentityFailure.borrower_id)
+        .order_by(func.count().desc())
+        .limit(1)
+    )
+    return (failures or 0) >= MAX_FAILURES
 
 
 def _remember_request(ctx: TurnContext, intent: str | None) -> None:
@@ -142,6 +172,7 @@ def identity_step(ctx: TurnContext, params: dict[str, Any]) -> None:
         # An unknown number goes on to the next questions all the same: whether a number is on
         # file is itself account information.
         form.slots["candidates"] = [borrower.id for borrower in found]
+        form.slots["tried"] = [borrower.id for borrower in found]
         typed = "".join(c for c in phone if c.isdigit())
         form.slots["typed_last4"] = [typed[-4:]]
     elif form.asked == "dob":
@@ -167,7 +198,7 @@ def identity_step(ctx: TurnContext, params: dict[str, Any]) -> None:
             )
             if _matches_last4(borrower, digits, _known_digits(ctx, form))
         ]
-        if len(matching) == 1:
+        if len(matching) == 1 and not account_locked(ctx, [matching[0].id]):
             _verified(ctx, matching[0])
         else:
             _failed(ctx)
@@ -197,8 +228,17 @@ def _verified(ctx: TurnContext, borrower: Borrower) -> None:
 def _failed(ctx: TurnContext) -> None:
     conversation = ctx.conversation
     conversation.failed_verifications += 1
-    ctx.record("identity_failed", {"failures": conversation.failed_verifications})
-    if conversation.failed_verifications >= MAX_FAILURES:
+    form = ctx.state.form
+    tried = [int(i) for i in form.slots.get("tried", [])] if form is not None else []
+    for borrower_id in tried:
+        ctx.session.add(
+            IdentityFailure(borrower_id=borrower_id, conversation_id=conversation.id, at=ctx.now)
+        )
+    ctx.session.flush()
+    ctx.record(
+        "identity_failed", {"failures": conversation.failed_verifications, "borrowers": tried}
+    )
+    if conversation.failed_verifications >= MAX_FAILURES or account_locked(ctx, tried):
         conversation.identity_locked = True
         ctx.record("identity_locked", {"failures": conversation.failed_verifications})
         escalate(ctx, "identity_failed")

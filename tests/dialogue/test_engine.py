@@ -250,3 +250,23 @@ def test_a_free_text_question_lets_the_borrower_ask_for_a_person(
     result = chat.say(asking_for_a_person)
     assert result.action == "escalate_requested"
     assert rows(sessions, PaymentClaim) == []
+
+
+def test_failures_count_per_account_across_conversations(
+    dialogue: Dialogue, sessions: sessionmaker[Session]
+) -> None:
+    borrower(sessions)
+
+    def attempt(sender: str, last4: str) -> str:
+        chat = Chat(dialogue, Channel.WEB, sender)
+        chat.say("what's my balance")
+        chat.say(PHONE)
+        chat.say("March 3 1985")
+        return chat.texts(last4)
+
+    # A new chat each time buys no new guesses: the third failure locks the account.
+    assert "don't match" in attempt("web-guess-000000000001", "1111")
+    assert "don't match" in attempt("web-guess-000000000002", "2222")
+    assert "couldn't confirm your identity" in attempt("web-guess-000000000003", "3333")
+    # Even the right answers are refused now, until a person has looked at it.
+    assert "verified" not in attempt("web-guess-000000000004", "6789")
