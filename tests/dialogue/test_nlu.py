@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy.typing as npt
 import pytest
 
 from dialogue import Nlu, data_files
+from dialogue.encoder import shared_encoder
 from dialogue.nlu.entities import parse_past_date
 from dialogue.nlu.language import detect_language
 from dialogue.nlu.model import (
@@ -110,7 +112,8 @@ def test_threshold_weighs_false_actions_above_misunderstandings() -> None:
     # Missing the 0.6 request (cost 1) is cheaper than acting on the 0.7 chatter (cost 3).
     assert threshold == pytest.approx(0.72)
     point = next(p for p in curve if p[0] == pytest.approx(0.72))
-    assert point[1:] == (pytest.approx(0.75), 0.0)
+    assert point[1] == pytest.approx(0.75)
+    assert point[2] == 0.0
 
 
 class HashingEncoder:
@@ -185,9 +188,17 @@ def test_parse_reports_entities_language_and_ranking(nlu: Nlu) -> None:
     assert {"entity": "amount", "value": "150.00"}.items() <= as_json["entities"][0].items()
 
 
-def test_low_confidence_is_out_of_scope(nlu: Nlu) -> None:
-    result = nlu.parse("the mitochondria is the powerhouse of the cell", today=TODAY)
-    assert result.intent == "out_of_scope" or result.confidence >= nlu.threshold
+def test_under_the_threshold_a_guess_is_out_of_scope(nlu: Nlu) -> None:
+    strict = Nlu(replace(nlu.model, threshold=0.999), shared_encoder())
+    result = strict.parse("hmm maybe the thing about the stuff", today=TODAY)
+    assert result.confidence < 0.999
+    assert result.intent == "out_of_scope"
+    # With no threshold, the same sentence gets its best guess.
+    relaxed = Nlu(replace(nlu.model, threshold=0.0), shared_encoder())
+    assert (
+        relaxed.parse("hmm maybe the thing about the stuff", today=TODAY).intent
+        == (result.ranking[0][0])
+    )
 
 
 @pytest.mark.parametrize(
