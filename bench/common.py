@@ -12,6 +12,15 @@ from sqlalchemy import Engine, text
 from models import PiiCipher, generate_key, make_engine, upgrade
 
 
+def rss_mb() -> float:
+    """This process's resident memory now, in MB (Linux)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     """Seconds `action` took, and what it returned."""
     start = time.perf_counter()

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from common import fresh_engine
+from common import fresh_engine, rss_mb
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -57,14 +57,6 @@ QUESTIONS = [
     "我还欠多少钱",
     "thanks",
 ]
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

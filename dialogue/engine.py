@@ -47,8 +47,8 @@ from dialogue.nlu.entities import (
     parse_option,
     parse_yes_no,
 )
+from dialogue.nlu.intents import OUT_OF_SCOPE
 from dialogue.nlu.language import detect_language
-from dialogue.nlu.model import OUT_OF_SCOPE
 from dialogue.nlu.parser import Nlu, ParseResult
 from dialogue.output import Output
 from dialogue.policies import TurnView, decide

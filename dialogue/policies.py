@@ -17,26 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialogue.nlu.intents import ACCOUNT_INTENTS
 from dialogue.state import ConversationState
 
-# Intents that need the account, hence a verified borrower.
-ACCOUNT_INTENTS = frozenset(
-    {
-        "check_balance",
-        "due_date",
-        "make_payment",
-        "promise_to_pay",
-        "already_paid",
-        "request_extension",
-        "request_restructuring",
-        "payoff_quote",
-    }
-)
 # Questions whose yes changes the account.
 ACCOUNT_CONFIRMATIONS = frozenset({"promise", "extension", "restructuring"})
 # Forms whose answers feed an account action.
 ACCOUNT_FORMS = frozenset({"promise", "extension", "restructuring", "paid"})
-HOLD_INTENTS = {
+# The hold (or stop) each hold intent asks for; the NLU alone has it confirmed first.
+HOLD_FOR_INTENT = {
     "stop_contact": "stop_channel",
     "attorney": "attorney",
     "bankruptcy": "bankruptcy",
@@ -121,10 +110,10 @@ def hold_policy(view: TurnView) -> Prediction | None:
             return Prediction(pending.action, name, {"source": "confirmed"})
         if view.said_no or view.intent == "deny":
             return Prediction("cancel", name)
-    if view.confident and view.intent in HOLD_INTENTS:
+    if view.confident and view.intent in HOLD_FOR_INTENT:
         if view.intent == "wrong_person" and view.verified:
             return None  # a verified borrower is not the wrong person
-        return Prediction("confirm_hold", name, {"hold": HOLD_INTENTS[view.intent]})
+        return Prediction("confirm_hold", name, {"hold": HOLD_FOR_INTENT[view.intent]})
     return None
 
 

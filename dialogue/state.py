@@ -11,6 +11,8 @@ from typing import Any
 
 # Intents kept for the collector's summary.
 HISTORY_LENGTH = 12
+# Bad answers to one question before the form gives up politely.
+MAX_BAD_ANSWERS = 3
 
 
 @dataclass
@@ -22,6 +24,11 @@ class Form:
     asked: str | None = None
     # Bad answers to the slot asked; after a few the form gives up politely.
     retries: int = 0
+
+    def bad_answer(self) -> bool:
+        """Count a bad answer; True when there have been enough to give up."""
+        self.retries += 1
+        return self.retries >= MAX_BAD_ANSWERS
 
 
 @dataclass

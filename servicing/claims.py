@@ -14,12 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import ClaimStatus, PaymentClaim
-from servicing.errors import InvalidInput
-from servicing.ledger import refuse_future
+from servicing.ledger import check_channel, refuse_future
 from servicing.loans import get_loan
 from servicing.money import positive_minor
-
-_MAX_CHANNEL = 16
 
 
 def record_payment_claim(
@@ -33,9 +30,7 @@ def record_payment_claim(
 ) -> PaymentClaim:
     """Record that the borrower says they paid (`amount` on `paid_on`, either may be unknown)."""
     loan = get_loan(session=session, loan_id=loan_id)
-    cleaned = channel.strip().lower()
-    if not cleaned or len(cleaned) > _MAX_CHANNEL:
-        raise InvalidInput(f"channel must be 1 to {_MAX_CHANNEL} characters", field="channel")
+    cleaned = check_channel(channel)
     if paid_on is not None:
         # Said on `claimed_on`, a payment cannot have been made after it.
         refuse_future(paid_on, today=claimed_on, field="paid_on")

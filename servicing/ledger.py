@@ -289,3 +289,14 @@ def refuse_future(day: date, *, today: date | None, field: str) -> None:
             f" {latest.isoformat()}",
             field=field,
         )
+
+
+_MAX_CHANNEL = 16
+
+
+def check_channel(channel: str) -> str:
+    """The channel a borrower used, as stored: lower case, 1 to 16 characters."""
+    cleaned = channel.strip().lower()
+    if not cleaned or len(cleaned) > _MAX_CHANNEL:
+        raise InvalidInput(f"channel must be 1 to {_MAX_CHANNEL} characters", field="channel")
+    return cleaned

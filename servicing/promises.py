@@ -17,14 +17,13 @@ from sqlalchemy.orm import Session
 
 from models import Payment, PromiseStatus, PromiseToPay
 from servicing.errors import InvalidInput
-from servicing.ledger import refuse_future
+from servicing.ledger import check_channel, refuse_future
 from servicing.loans import get_loan, lock_loan, require_active
 from servicing.money import positive_minor
 
 # A promise further out than this is not a promise but a payment plan, i.e. an arrangement, and
 # goes through restructuring with its eligibility rules and approvals.
 MAX_PROMISE_DAYS = 30
-_MAX_CHANNEL = 16
 
 
 def _check_due_on(due_on: date, promised_on: date) -> None:
@@ -35,13 +34,6 @@ def _check_due_on(due_on: date, promised_on: date) -> None:
             f" (at most {MAX_PROMISE_DAYS} days out; longer needs a payment arrangement)",
             field="due_on",
         )
-
-
-def _check_channel(channel: str) -> str:
-    cleaned = channel.strip().lower()
-    if not cleaned or len(cleaned) > _MAX_CHANNEL:
-        raise InvalidInput(f"channel must be 1 to {_MAX_CHANNEL} characters", field="channel")
-    return cleaned
 
 
 def pending_promise(*, session: Session, loan_id: int) -> PromiseToPay | None:
@@ -75,7 +67,7 @@ def record_promise(
         raise InvalidInput("promised_on is before the loan was disbursed", field="promised_on")
     refuse_future(promised_on, today=today, field="promised_on")
     _check_due_on(due_on, promised_on)
-    cleaned_channel = _check_channel(channel)
+    cleaned_channel = check_channel(channel)
     earlier = pending_promise(session=session, loan_id=loan.id)
     if earlier is not None:
         earlier.status = PromiseStatus.CANCELLED

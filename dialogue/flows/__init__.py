@@ -16,7 +16,8 @@ from dialogue.flows import (
     promise,
     restructuring,
 )
-from dialogue.policies import ACCOUNT_INTENTS, INTENT_ACTIONS
+from dialogue.nlu.intents import ACCOUNT_INTENTS
+from dialogue.policies import INTENT_ACTIONS
 from dialogue.turn import TurnContext
 
 Action = Callable[[TurnContext, dict[str, Any]], None]

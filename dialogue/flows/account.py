@@ -51,6 +51,17 @@ def current_balance(ctx: TurnContext) -> Balance | None:
     return loan_balance(session=ctx.session, loan_id=loan.id, as_of=ctx.today)
 
 
+def owing_balance(ctx: TurnContext) -> Balance | None:
+    """The focus loan's balance when something is owed on it; else says why not, and None."""
+    position = current_balance(ctx)
+    if position is None or ctx.loan is None:
+        return None
+    if position.payoff_minor == 0:
+        ctx.say("balance_paid_off", loan=ctx.loan.external_ref)
+        return None
+    return position
+
+
 def amount_due(balance: Balance) -> int:
     """What the borrower should pay now: the arrears, else the next installment."""
     return balance.past_due_minor or balance.next_due_minor
@@ -94,13 +105,10 @@ def balance(ctx: TurnContext, params: dict[str, Any]) -> None:
 
 
 def due_date(ctx: TurnContext, params: dict[str, Any]) -> None:
-    position = current_balance(ctx)
+    position = owing_balance(ctx)
     if position is None or ctx.loan is None:
         return
     values = _values(ctx, position, ctx.loan)
-    if position.payoff_minor == 0:
-        ctx.say("balance_paid_off", **values)
-        return
     if position.next_due_on is None:
         ctx.say("balance_all_due", **values)
     else:
@@ -109,24 +117,18 @@ def due_date(ctx: TurnContext, params: dict[str, Any]) -> None:
 
 
 def pay_link(ctx: TurnContext, params: dict[str, Any]) -> None:
-    position = current_balance(ctx)
+    position = owing_balance(ctx)
     if position is None or ctx.loan is None:
         return
     due = amount_due(position) or position.payoff_minor
-    if due == 0:
-        ctx.say("balance_paid_off", loan=ctx.loan.external_ref)
-        return
     link = payment_link(ctx, ctx.loan, due)
     ctx.say("pay_link", amount=money(due, position.currency, ctx.language), link=link)
     ctx.record("payment_link_sent", {"loan_id": ctx.loan.id, "amount_minor": due})
 
 
 def payoff(ctx: TurnContext, params: dict[str, Any]) -> None:
-    position = current_balance(ctx)
+    position = owing_balance(ctx)
     if position is None or ctx.loan is None:
-        return
-    if position.payoff_minor == 0:
-        ctx.say("balance_paid_off", loan=ctx.loan.external_ref)
         return
     ctx.say(
         "payoff",

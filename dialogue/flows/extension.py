@@ -13,8 +13,6 @@ from dialogue.state import Form, Pending
 from dialogue.turn import TurnContext
 from servicing import ExtensionDecision, NotEligible, apply_extension, catalogue, quote_extension
 
-MAX_BAD_ANSWERS = 3
-
 
 def _allowed(ctx: TurnContext) -> tuple[int, ...]:
     assert ctx.loan is not None
@@ -87,8 +85,7 @@ def extension(ctx: TurnContext, params: dict[str, Any]) -> None:
 def _checked_quote(ctx: TurnContext, months: int) -> None:
     if months not in _allowed(ctx):
         form = ctx.state.form or Form(name="extension", asked="months")
-        form.retries += 1
-        ctx.state.form = form if form.retries < MAX_BAD_ANSWERS else None
+        ctx.state.form = None if form.bad_answer() else form
         ctx.say("months_bad", allowed=_allowed_text(ctx))
         return
     _quote(ctx, months)
@@ -102,12 +99,10 @@ def extension_step(ctx: TurnContext, params: dict[str, Any]) -> None:
     months = _months_from(ctx, lenient=True)
     if months is None:
         form = ctx.state.form
-        if form is not None:
-            form.retries += 1
-            if form.retries >= MAX_BAD_ANSWERS:
-                ctx.state.form = None
-                ctx.say("cancelled")
-                return
+        if form is not None and form.bad_answer():
+            ctx.state.form = None
+            ctx.say("cancelled")
+            return
         ctx.say("months_bad", allowed=_allowed_text(ctx))
         return
     _checked_quote(ctx, months)

@@ -27,7 +27,6 @@ from servicing import InvalidInput, find_borrowers_by_phone, get_borrower
 MAX_FAILURES = 3
 # Failures older than this no longer count toward an account's lock.
 FAILURE_WINDOW = timedelta(days=1)
-MAX_BAD_ANSWERS = 3
 REQUEST_CHARACTERS = 300
 
 
@@ -143,8 +142,7 @@ def _borrowers_with_phone(ctx: TurnContext, phone: str) -> list[Borrower] | None
 
 
 def _bad_answer(ctx: TurnContext, form: Form, template: str) -> None:
-    form.retries += 1
-    if form.retries >= MAX_BAD_ANSWERS:
+    if form.bad_answer():
         _failed(ctx)
         return
     ctx.say(template)

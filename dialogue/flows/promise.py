@@ -6,15 +6,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from dialogue.flows.account import current_balance
+from dialogue.flows.account import owing_balance
 from dialogue.flows.chat import YES_NO
 from dialogue.nlu.entities import parse_amount, parse_date
 from dialogue.responses import day, money, money_decimal
-from dialogue.state import Form, Pending
+from dialogue.state import MAX_BAD_ANSWERS, Form, Pending
 from dialogue.turn import TurnContext
 from servicing import MAX_PROMISE_DAYS, from_minor, record_promise, to_minor
-
-MAX_BAD_ANSWERS = 3
 
 
 def _latest(ctx: TurnContext) -> date:
@@ -92,11 +90,8 @@ def _next(ctx: TurnContext, form: Form) -> None:
 
 
 def promise(ctx: TurnContext, params: dict[str, Any]) -> None:
-    position = current_balance(ctx)
+    position = owing_balance(ctx)
     if position is None or ctx.loan is None:
-        return
-    if position.payoff_minor == 0:
-        ctx.say("balance_paid_off", loan=ctx.loan.external_ref)
         return
     form = Form(name="promise", slots={"maximum_minor": position.payoff_minor})
     ctx.state.form = form

@@ -28,7 +28,6 @@ from servicing import (
 )
 
 SITUATION_CHARACTERS = 300
-MAX_BAD_ANSWERS = 3
 
 
 def restructuring(ctx: TurnContext, params: dict[str, Any]) -> None:
@@ -108,8 +107,7 @@ def restructuring_step(ctx: TurnContext, params: dict[str, Any]) -> None:
         number = parse_option(ctx.parse.text, count=len(offers))
         chosen = offers[number - 1] if number is not None else None
     if chosen is None or int(chosen) not in offers:
-        form.retries += 1
-        if form.retries >= MAX_BAD_ANSWERS:
+        if form.bad_answer():
             ctx.state.form = None
             ctx.say("cancelled")
             return

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
-from dialogue.nlu.model import ACTION_INTENTS
+from dialogue.nlu.intents import ACTION_INTENTS
 from dialogue.nlu.parser import Nlu
 from dialogue.nlu.store import DataFiles
 from dialogue.nlu.training_data import Example, read_many

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from dialogue.nlu.intents import ACTION_INTENTS, OUT_OF_SCOPE
 from dialogue.nlu.training_data import Example, TrainingData
 
 # Bump when features or training change: a cached model with another version is retrained.
@@ -40,29 +41,6 @@ MIN_THRESHOLD = 0.2
 # An unrelated message acted on counts as this many misunderstood requests when the threshold is
 # chosen (docs/DIALOGUE.md has the curve it was chosen from).
 FALSE_ACTION_COST = 3
-
-OUT_OF_SCOPE = "out_of_scope"
-# Intents that make the bot act on the account or the conversation's standing; an unrelated
-# sentence classified as one of these is a false action.
-ACTION_INTENTS = frozenset(
-    {
-        "check_balance",
-        "due_date",
-        "make_payment",
-        "promise_to_pay",
-        "already_paid",
-        "request_extension",
-        "request_restructuring",
-        "payoff_quote",
-        "dispute_debt",
-        "wrong_person",
-        "request_human",
-        "stop_contact",
-        "attorney",
-        "bankruptcy",
-        "abusive",
-    }
-)
 
 _SPACES = re.compile(r"\s+")
 

@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from dialogue.nlu.entities import Entity, extract_entities
+from dialogue.nlu.intents import OUT_OF_SCOPE
 from dialogue.nlu.language import detect_language
-from dialogue.nlu.model import OUT_OF_SCOPE, Encoder, IntentModel
+from dialogue.nlu.model import Encoder, IntentModel
 
 # Longer messages are cut before parsing: nobody types an essay to a collections bot, and the
 # encoder's cost grows with length.
@@ -32,10 +33,6 @@ class ParseResult:
     entities: tuple[Entity, ...]
     language: str | None  # None: no letters to tell by ("1", "👍")
     ranking: tuple[tuple[str, float], ...]  # the best three guesses, before the threshold
-
-    @property
-    def top_intent(self) -> str:
-        return self.ranking[0][0] if self.ranking else self.intent
 
     def first(self, kind: str) -> Entity | None:
         return next((entity for entity in self.entities if entity.kind == kind), None)

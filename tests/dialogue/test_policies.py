@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from dialogue.policies import TurnView, decide
+from dialogue.nlu.intents import ACCOUNT_INTENTS, HOLD_INTENTS
+from dialogue.policies import HOLD_FOR_INTENT, INTENT_ACTIONS, TurnView, decide
 from dialogue.state import ConversationState, Form, Pending
 
 
@@ -237,3 +238,8 @@ CASES: list[tuple[str, TurnView, str, str]] = [
 def test_decide(name: str, turn: TurnView, policy: str, action: str) -> None:
     prediction = decide(turn)
     assert (prediction.policy, prediction.action) == (policy, action)
+
+
+def test_every_hold_intent_names_its_hold_and_every_account_intent_an_action() -> None:
+    assert set(HOLD_FOR_INTENT) == HOLD_INTENTS
+    assert set(INTENT_ACTIONS) >= ACCOUNT_INTENTS
