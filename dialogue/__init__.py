@@ -6,6 +6,7 @@ Channels call `Dialogue.handle(inbound, output)`; nothing here imports a web or 
 
 from dialogue.encoder import SentenceEncoder, load_encoder
 from dialogue.engine import Dialogue, InvalidInbound
+from dialogue.linking import LinkTokenError, issue_link_token, redeem_link_token
 from dialogue.messages import Button, Inbound, InboundKind, Reply, TurnResult
 from dialogue.nlu.evaluation import evaluate_held_out, false_actions
 from dialogue.nlu.parser import Nlu, ParseResult
@@ -22,6 +23,7 @@ __all__ = [
     "Inbound",
     "InboundKind",
     "InvalidInbound",
+    "LinkTokenError",
     "Nlu",
     "Output",
     "ParseResult",
@@ -31,8 +33,10 @@ __all__ = [
     "data_files",
     "evaluate_held_out",
     "false_actions",
+    "issue_link_token",
     "load_encoder",
     "load_nlu",
     "numbered_text",
+    "redeem_link_token",
     "train_model",
 ]

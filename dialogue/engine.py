@@ -39,6 +39,7 @@ from compliance.screening import (
 )
 from dialogue.flows import ACTIONS, RESUME_ACTIONS
 from dialogue.flows.escalation import escalate
+from dialogue.linking import LinkTokenError, redeem_link_token
 from dialogue.messages import PHONE_CHANNELS, Button, Inbound, InboundKind, Reply, TurnResult
 from dialogue.nlu.entities import (
     extract_entities,
@@ -117,12 +118,14 @@ class Dialogue:
         self._clock = clock
 
     def handle(self, inbound: Inbound, output: Output | None = None) -> TurnResult:
-        """Run one turn and, after it commits, send its replies through `output`."""
+        """Run one turn; `output` stages its replies in the turn's transaction, then sends them."""
         _check(inbound)
         for attempt in (1, 2):
             try:
                 with self._sessions.begin() as session:
                     result = self._turn(session, inbound)
+                    if output is not None and not result.duplicate:
+                        output.stage(session, inbound, result)
                 break
             except IntegrityError:
                 # Two first messages of a new conversation raced to create it; the second
@@ -199,6 +202,30 @@ class Dialogue:
             conversation.verified_until = None
         state.linked_borrower = found[0].id if len(found) == 1 else None
 
+    def _link_by_token(
+        self,
+        session: Session,
+        conversation: Conversation,
+        state: ConversationState,
+        inbound: Inbound,
+        now: datetime,
+    ) -> str | None:
+        """Link the conversation to the borrower a deep-link token names; why not, if it fails."""
+        if not inbound.link_token:
+            return None
+        try:
+            borrower_id = redeem_link_token(
+                session=session, token=inbound.link_token, channel=inbound.channel, at=now
+            )
+        except LinkTokenError as refusal:
+            return str(refusal)
+        if conversation.borrower_id != borrower_id:
+            conversation.borrower_id = borrower_id
+            conversation.loan_id = None
+            conversation.verified_until = None
+        state.linked_borrower = borrower_id
+        return None
+
     @staticmethod
     def _back_to_link(conversation: Conversation, state: ConversationState, now: datetime) -> None:
         """Once verification has lapsed, the conversation is the linked borrower's again.
@@ -235,6 +262,7 @@ class Dialogue:
             # A new conversation: linked to whoever its address belongs to (or nobody).
             state.linked_borrower = conversation.borrower_id
         self._link_shared_contact(session, conversation, state, inbound)
+        link_refused = self._link_by_token(session, conversation, state, inbound, now)
         self._back_to_link(conversation, state, now)
         borrower = (
             session.get(Borrower, conversation.borrower_id) if conversation.borrower_id else None
@@ -276,6 +304,8 @@ class Dialogue:
                 "abuse_score": round(screen.abuse.score, 4) if screen else 0.0,
             },
         )
+        if inbound.link_token:
+            ctx.record("chat_link", {"linked": link_refused is None, "refused": link_refused})
         conversation.last_inbound_at = now
         conversation.updated_at = now
         if borrower is not None:

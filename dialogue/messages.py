@@ -45,6 +45,8 @@ class Inbound:
     kind: InboundKind = InboundKind.TEXT
     # A phone number the borrower shared (kind CONTACT), in any format phonenumbers reads.
     contact_phone: str | None = None
+    # A chat-link token the borrower arrived with (Telegram's `/start <token>` deep link).
+    link_token: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 

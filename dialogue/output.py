@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dialogue.messages import Button, Reply
+from sqlalchemy.orm import Session
+
+from dialogue.messages import Button, Inbound, Reply, TurnResult
 
 
 def numbered_text(text: str, buttons: Sequence[Button]) -> str:
@@ -19,7 +21,15 @@ def numbered_text(text: str, buttons: Sequence[Button]) -> str:
 
 
 class Output:
-    """Sends replies to one recipient; subclasses implement `send_text`."""
+    """Sends replies to one recipient; subclasses implement `send_text`.
+
+    A push channel (Telegram, SMS) instead implements `stage`: it is called inside the turn's
+    transaction, so the messages it writes to the outbox commit with the turn or not at all, and
+    a crash after the commit leaves them there to be sent.
+    """
+
+    def stage(self, session: Session, inbound: Inbound, result: TurnResult) -> None:
+        """Write the turn's replies for sending, in the turn's transaction (default: nothing)."""
 
     def send_text(self, recipient: str, text: str) -> None:
         raise NotImplementedError

@@ -1,6 +1,7 @@
 """Every table of Settle, the declarative base, column types, and the engine/session factory."""
 
 from models.base import Base, utcnow
+from models.channels import DeliveryStatus, LinkToken, OutboundMessage
 from models.compliance import (
     AttemptOutcome,
     AuditCheckpoint,
@@ -72,6 +73,7 @@ __all__ = [
     "ConsentKind",
     "ContactAttempt",
     "Conversation",
+    "DeliveryStatus",
     "Escalation",
     "EscalationStatus",
     "Extension",
@@ -83,11 +85,13 @@ __all__ = [
     "InconvenientTime",
     "Initiator",
     "Installment",
+    "LinkToken",
     "Loan",
     "LoanStatus",
     "OfferKind",
     "OfferStatus",
     "OptOut",
+    "OutboundMessage",
     "Payment",
     "PaymentAllocation",
     "PaymentClaim",

@@ -7,9 +7,11 @@ them; nothing else in Settle reads the environment. A bad or missing setting bec
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
+import phonenumbers
 from pydantic import (
     Field,
     SecretStr,
@@ -49,6 +51,13 @@ _QUOTABLE = frozenset(
         "verification_ttl_minutes",
         "payment_link_template",
         "nlu_model_path",
+        "twilio_from_number",
+        "twilio_whatsapp_from",
+        "telegram_api_url",
+        "twilio_api_url",
+        "business_name",
+        "callback_number",
+        "collector_number",
     }
 )
 
@@ -82,6 +91,18 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
+    # The WhatsApp sender on the Twilio account ("+14155238886"); unset: WhatsApp is off.
+    twilio_whatsapp_from: str | None = None
+    # Where API requests go instead of the providers themselves (a local Bot API server, a
+    # regional edge or an egress proxy); unset: api.telegram.org and *.twilio.com.
+    telegram_api_url: str = "https://api.telegram.org"
+    twilio_api_url: str | None = None
+    # Who calls and texts: said at the start of every call (US-TCPA-ID, US-CALLER-ID), and the
+    # number a borrower can call back. The business name must not reveal debt collection.
+    business_name: str = "Settle Demo Lending"
+    callback_number: str = "+12025550143"
+    # A collector line calls are transferred to (<Dial>); unset: a callback request is queued.
+    collector_number: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "info"
@@ -161,6 +182,76 @@ class Settings(BaseSettings):
             raise ValueError("may use only the placeholders {loan_ref} and {amount}") from None
         return value
 
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _check_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[0-9]{3,}:[A-Za-z0-9_-]{20,}", value.get_secret_value().strip()
+        ):
+            raise ValueError("not a Telegram bot token (123456:ABC-..., as @BotFather gives it)")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's own limits on secret_token; 16 is Settle's floor against guessing.
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()
+        ):
+            raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("telegram_api_url", "twilio_api_url")
+    @classmethod
+    def _check_api_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("twilio_from_number", "callback_number", "collector_number")
+    @classmethod
+    def _check_phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        number = _e164(value)
+        if number is None:
+            raise ValueError("must be a phone number in international form, such as +12025550143")
+        return number
+
+    @field_validator("twilio_whatsapp_from")
+    @classmethod
+    def _check_whatsapp(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        number = _e164(value.strip().removeprefix("whatsapp:"))
+        if number is None:
+            raise ValueError("must be a number in international form, such as +14155238886")
+        return number
+
+    @field_validator("business_name")
+    @classmethod
+    def _check_business_name(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    @property
+    def telegram_configured(self) -> bool:
+        """Telegram's webhook works only with both the bot token and the webhook secret."""
+        return self.telegram_bot_token is not None and self.telegram_webhook_secret is not None
+
+    @property
+    def twilio_configured(self) -> bool:
+        return (
+            self.twilio_account_sid is not None
+            and self.twilio_auth_token is not None
+            and self.twilio_from_number is not None
+        )
+
     def pii_cipher(self) -> PiiCipher:
         """The cipher for personal data; `ConfigError` when no key is configured."""
         if self.encryption_key is None:
@@ -169,6 +260,16 @@ class Settings(BaseSettings):
                 f"{ENV_FILE}, or set it to the output of `settle keygen`"
             )
         return PiiCipher.from_text(self.encryption_key.get_secret_value())
+
+
+def _e164(value: str) -> str | None:
+    try:
+        number = phonenumbers.parse(value.strip(), None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _require_outside_development(info: ValidationInfo, hint: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import models.channels
 import models.compliance
 import models.servicing  # noqa: F401
 from models.base import Base
