@@ -17,8 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from aiohttp import BasicAuth, ClientSession, ClientTimeout
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
@@ -82,11 +83,14 @@ class TwilioAccount:
 
 
 class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # untyped base
-    """Twilio's async HTTP client, sending to another base URL when one is configured."""
+    """Twilio's async HTTP client, sending to another base URL when one is configured.
+
+    Each request opens and closes its own aiohttp session, also when it fails: a client built at
+    start-up must not bind a session to an event loop that is not running yet, and the library's
+    own per-request session is left open when a request raises. Callers bound the wait.
+    """
 
     def __init__(self, api_url: str | None) -> None:
-        # The session is opened per request: a client built at start-up must not bind an
-        # aiohttp session to an event loop that is not running yet. Callers bound the wait.
         super().__init__(pool_connections=False)
         self._api_url = api_url.rstrip("/") if api_url else None
 
@@ -103,13 +107,15 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # un
     ) -> Response:
         if self._api_url is not None:
             url = _TWILIO_HOST.sub(self._api_url, url, count=1)
-        return await super().request(
-            method,
-            url,
-            params=params,
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout,
-            allow_redirects=allow_redirects,
-        )
+        async with ClientSession() as session:
+            response = await session.request(
+                method.upper(),
+                url,
+                params=cast(Any, params),
+                data=data,
+                headers=headers,
+                auth=BasicAuth(login=auth[0], password=auth[1]) if auth else None,
+                timeout=ClientTimeout(total=timeout) if timeout else None,
+                allow_redirects=allow_redirects,
+            )
+            return Response(response.status, await response.text(), response.headers)

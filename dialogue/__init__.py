@@ -12,11 +12,14 @@ from dialogue.nlu.evaluation import evaluate_held_out, false_actions
 from dialogue.nlu.parser import Nlu, ParseResult
 from dialogue.nlu.store import DataFiles, data_files, load_nlu, train_model
 from dialogue.output import CollectingOutput, Output, numbered_text
+from dialogue.responses import languages, templates
+from dialogue.state import ConversationState
 from dialogue.turn import DialogueSettings
 
 __all__ = [
     "Button",
     "CollectingOutput",
+    "ConversationState",
     "DataFiles",
     "Dialogue",
     "DialogueSettings",
@@ -34,9 +37,11 @@ __all__ = [
     "evaluate_held_out",
     "false_actions",
     "issue_link_token",
+    "languages",
     "load_encoder",
     "load_nlu",
     "numbered_text",
     "redeem_link_token",
+    "templates",
     "train_model",
 ]

@@ -39,6 +39,7 @@ from compliance.screening import (
 )
 from dialogue.flows import ACTIONS, RESUME_ACTIONS
 from dialogue.flows.escalation import escalate
+from dialogue.flows.holds import resubscribes
 from dialogue.linking import LinkTokenError, redeem_link_token
 from dialogue.messages import PHONE_CHANNELS, Button, Inbound, InboundKind, Reply, TurnResult
 from dialogue.nlu.entities import (
@@ -467,7 +468,10 @@ class Dialogue:
         view = TurnView(
             intent=intent,
             confident=confident,
-            has_slot_value=_has_slot_value(ctx, parse) or "offer_id" in params,
+            # A button payload answers no open question (its digits are no last 4, its words
+            # no situation); only an offer chosen does.
+            has_slot_value=(payload is None and _has_slot_value(ctx, parse))
+            or "offer_id" in params,
             flags=frozenset(str(flag) for flag in screen.flags) if screen else frozenset(),
             abusive=_abusive(screen, parse),
             threat=bool(screen and screen.abuse.threat),
@@ -482,6 +486,12 @@ class Dialogue:
             media_only=inbound.kind is InboundKind.OTHER,
             said_yes=answer is True,
             said_no=answer is False,
+            resubscribe=(
+                payload is None
+                and state.pending is None
+                and parse is not None
+                and resubscribes(ctx, parse.text)
+            ),
         )
         return view, params
 

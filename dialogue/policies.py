@@ -3,12 +3,13 @@
 They run in priority order and the first with an answer wins:
 1. holds: opt-out, cease, attorney, bankruptcy, dispute, wrong person, and self-harm, from the
    compliance screen (acted on at once) or from the NLU alone (confirmed first: a classifier's
-   guess must not put a hold on an account);
-2. care: threats, distress and abuse;
-3. identity: nothing about the debt before the borrower is verified;
-4. forms: a question asked is answered, a confirmation confirmed;
-5. intent: what the borrower asked for;
-6. fallback: the help menu, and a person after repeated misunderstandings.
+   guess must not put a hold on an account); opting back in (START, or YES to an opt-out);
+2. keywords: HELP/INFO answered with who we are and how to reach us, whatever is open;
+3. care: threats, distress and abuse;
+4. identity: nothing about the debt before the borrower is verified;
+5. forms: a question asked is answered, a confirmation confirmed;
+6. intent: what the borrower asked for;
+7. fallback: the help menu, and a person after repeated misunderstandings.
 Policies never touch the database; `dialogue.engine` runs the action they name.
 """
 
@@ -86,6 +87,9 @@ class TurnView:
     # account or places a hold needs; a classifier's "affirm" for "hmm" or "?" is not enough.
     said_yes: bool = False
     said_no: bool = False
+    # A bare YES with no question open, from an address opted out on this channel: Twilio's
+    # opt-in word (with START and UNSTOP), so it opts back in here too.
+    resubscribe: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ def hold_policy(view: TurnView) -> Prediction | None:
     for flag, action in FLAG_ACTIONS:
         if flag in view.flags:
             return Prediction(action, name, {"source": "screen"})
+    if view.resubscribe:
+        return Prediction("start_contact", name, {"source": "yes"})
     pending = view.state.pending
     if pending is not None and pending.action in HOLD_ACTIONS:
         if view.said_yes:
@@ -114,6 +120,17 @@ def hold_policy(view: TurnView) -> Prediction | None:
         if view.intent == "wrong_person" and view.verified:
             return None  # a verified borrower is not the wrong person
         return Prediction("confirm_hold", name, {"hold": HOLD_FOR_INTENT[view.intent]})
+    return None
+
+
+def keyword_policy(view: TurnView) -> Prediction | None:
+    """HELP and INFO (whole-message keywords) get the business, a number to call and STOP.
+
+    Not a hold: compliance still decides whether Settle may answer (after an opt-out, only the
+    one reply to a borrower's message), and an open form or question stays open.
+    """
+    if "help" in view.flags:
+        return Prediction("help_info", "keyword_policy")
     return None
 
 
@@ -193,7 +210,14 @@ def fallback_policy(view: TurnView) -> Prediction:
     return Prediction("help", "fallback_policy")
 
 
-POLICIES = (hold_policy, care_policy, identity_policy, form_policy, intent_policy)
+POLICIES = (
+    hold_policy,
+    keyword_policy,
+    care_policy,
+    identity_policy,
+    form_policy,
+    intent_policy,
+)
 
 
 def decide(view: TurnView) -> Prediction:

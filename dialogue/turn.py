@@ -42,6 +42,10 @@ class DialogueSettings:
     payment_link_template: str = "https://pay.example.com/settle/{loan_ref}?amount={amount}"
     # Where a phone number typed without its country code is read (the jurisdiction's country).
     default_region: str = "US"
+    # Who the borrower is talking to and the number to call, said in answer to HELP (the
+    # carriers' and Twilio's HELP rules); the name must not reveal debt collection.
+    business_name: str = "Settle Demo Lending"
+    callback_number: str = "+12025550143"
     # Where escalated conversations go is the console's queue; nothing to configure yet.
 
 

@@ -6,6 +6,8 @@ database and the settings through `request.app.state.container` (a `Container`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -27,7 +29,7 @@ from models import PiiCipher, session_factory
 from servicing import NotEligible, ServicingError
 from settle.database import build_engine, describe_revision, display_url, read_schema_state
 from settle.settings import ConfigError, Settings, load_settings
-from settle.wiring import build_dialogue
+from settle.wiring import Channels, build_channels, build_dialogue
 from webhooks import build_webhook_router
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class Container:
     engine: Engine
     cipher: PiiCipher
     sessions: sessionmaker[Session]
+    channels: Channels
     # The dialogue loads the language model (seconds, or a minute to train it first): built by
     # the first turn, so the app starts at once and /healthz never waits for it.
     dialogue: Lazy[Dialogue] = field(init=False, repr=False, compare=False)
@@ -91,8 +94,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        container.engine.dispose()
+        channels = container.channels
+        for note in channels.notes:
+            logger.info("%s", note)
+        # Each server process sweeps the outbox: rows a crash left pending, retries whose time
+        # has come. Claims are compare-and-set, so several processes never send a row twice.
+        sweeper = asyncio.create_task(channels.outbox.run()) if channels.pushes else None
+        try:
+            yield
+        finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            if channels.telegram is not None:
+                await channels.telegram.close()
+            container.engine.dispose()
 
     app = FastAPI(title="Settle", version="0.1.0", lifespan=lifespan)
     app.state.container = container
@@ -104,6 +121,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dialogue=container.dialogue,
             sessions=container.sessions,
             demo_credentials=container.settings.env == "development",
+            outbox=container.channels.outbox,
+            telegram=container.channels.telegram,
+            twilio=container.channels.twilio,
+            caller=container.channels.caller,
         )
     )
     api_token = container.settings.api_token
@@ -131,8 +152,14 @@ def build_container(settings: Settings) -> Container:
     except ConfigError:
         engine.dispose()
         raise
+    sessions = session_factory(engine)
+    try:
+        channels = build_channels(settings, sessions)
+    except ConfigError:
+        engine.dispose()
+        raise
     return Container(
-        settings=settings, engine=engine, cipher=cipher, sessions=session_factory(engine)
+        settings=settings, engine=engine, cipher=cipher, sessions=sessions, channels=channels
     )
 
 

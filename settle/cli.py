@@ -25,7 +25,9 @@ from settle.cli_audit import app as audit_app
 from settle.cli_chat import chat
 from settle.cli_nlu import app as nlu_app
 from settle.cli_nlu import train as train_nlu
+from settle.cli_rasa import rasa_actions
 from settle.cli_screen import app as screen_app
+from settle.cli_telegram import app as telegram_app
 from settle.database import (
     build_engine,
     describe_revision,
@@ -52,6 +54,8 @@ app.add_typer(screen_app, name="screen")
 app.add_typer(nlu_app, name="nlu")
 app.command("train")(train_nlu)
 app.command("chat")(chat)
+app.add_typer(telegram_app, name="telegram")
+app.command("rasa-actions")(rasa_actions)
 
 
 @app.command()

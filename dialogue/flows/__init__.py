@@ -54,6 +54,7 @@ ACTIONS: dict[str, Action] = {
     "goodbye": chat.goodbye,
     "thanks": chat.thanks,
     "help": chat.help_menu,
+    "help_info": chat.help_info,
     "other_media": chat.other_media,
     "abuse_calm": chat.abuse_calm,
     "cancel": chat.cancel,

@@ -1,8 +1,10 @@
-"""Small talk and the help menu: what needs no account and changes nothing."""
+"""Small talk, the help menu and HELP/INFO: what needs no account and changes nothing."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import phonenumbers
 
 from dialogue.turn import TurnContext
 
@@ -45,6 +47,25 @@ def help_menu(ctx: TurnContext, params: dict[str, Any]) -> None:
         ctx.state.fallbacks += 1
         ctx.say("not_understood")
     ctx.say("help_menu", buttons=menu(ctx))
+
+
+def help_info(ctx: TurnContext, params: dict[str, Any]) -> None:
+    """HELP or INFO: who this is, a number to call, how to stop and restart, and the menu."""
+    ctx.say(
+        "help_info",
+        buttons=menu(ctx),
+        business=ctx.settings.business_name,
+        callback_number=display_number(ctx.settings.callback_number),
+    )
+
+
+def display_number(number: str) -> str:
+    """A phone number as people write it ("+1 202-555-0143"); as given if it cannot be read."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def other_media(ctx: TurnContext, params: dict[str, Any]) -> None:

@@ -3,18 +3,21 @@
 From the compliance screen these take effect at once (the law's words were used); from the NLU
 alone the borrower is asked to confirm first. Holds go through `servicing.place_hold`,
 opt-outs through `compliance.record_opt_out`, and the conversation goes to a person where one
-must act (an attorney to contact, a bankruptcy or dispute to review).
+must act (an attorney to contact, a bankruptcy or dispute to review). START, UNSTOP (and YES
+where an opt-out stands) lift the STOP given from the same address.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from compliance import confirm_opt_out, lift_opt_out, record_opt_out
 from dialogue.flows.account import focus_loan
-from dialogue.flows.chat import YES_NO
+from dialogue.flows.chat import YES_NO, display_number
 from dialogue.flows.escalation import escalate
 from dialogue.state import Pending
 from dialogue.turn import TurnContext
@@ -22,6 +25,10 @@ from models import HoldKind, OptOut
 from servicing import place_hold
 
 WRONG_PERSON_SOURCE = "wrong_person"
+# Twilio's opt-in words beside START and UNSTOP (the screen's `start` keywords): honoured only
+# where an opt-out stands (`resubscribes`).
+RESUBSCRIBE_WORDS = frozenset({"yes"})
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def channel_name(ctx: TurnContext) -> str:
@@ -96,13 +103,60 @@ def stop_all(ctx: TurnContext, params: dict[str, Any]) -> None:
 
 
 def start_contact(ctx: TurnContext, params: dict[str, Any]) -> None:
-    """START lifts the STOP given from this same address, nothing else.
+    """START (or YES to an opt-out) lifts the STOP given from this same address, nothing else.
 
     Not an opt-out from another number of the borrower's, not one recorded because this number
-    belongs to someone else (a wrong party could otherwise undo it), not a cease request.
+    belongs to someone else (a wrong party could otherwise undo it), not a cease request. When
+    one of those still stops messages on this channel, the borrower is told so rather than
+    promised messages that will not come.
     """
+    lifted = 0
     if ctx.borrower is not None:
-        rows = ctx.session.scalars(
+        for row in _lifted_by_start(ctx):
+            lift_opt_out(
+                session=ctx.session,
+                opt_out_id=row.id,
+                at=ctx.now,
+                source=f"conversation:{ctx.conversation.id}",
+            )
+            lifted += 1
+    still_stopped = ctx.borrower is not None and _channel_stopped(ctx)
+    ctx.record(
+        "opted_in",
+        {
+            "channel": ctx.conversation.channel.value,
+            "source": params.get("source"),
+            "lifted": lifted,
+            "still_stopped": still_stopped,
+        },
+    )
+    if still_stopped:
+        ctx.say(
+            "start_still_stopped",
+            channel=channel_name(ctx),
+            callback_number=display_number(ctx.settings.callback_number),
+        )
+        return
+    ctx.say("start_confirmed", channel=channel_name(ctx))
+
+
+def resubscribes(ctx: TurnContext, text: str) -> bool:
+    """Whether `text` is a bare YES from an address whose STOP on this channel still stands.
+
+    Twilio counts YES as an opt-in word beside START and UNSTOP. In a conversation "yes" is
+    usually an answer, so it opts in only where there is something to opt back into (the caller
+    checks that no question is open).
+    """
+    if _keyword(text) not in RESUBSCRIBE_WORDS or ctx.borrower is None:
+        return False
+    return bool(_lifted_by_start(ctx))
+
+
+def _lifted_by_start(ctx: TurnContext) -> list[OptOut]:
+    """The opt-outs START lifts: this channel, this address, not recorded for a wrong party."""
+    assert ctx.borrower is not None
+    return list(
+        ctx.session.scalars(
             select(OptOut).where(
                 OptOut.borrower_id == ctx.borrower.id,
                 OptOut.channel == ctx.conversation.channel,
@@ -110,16 +164,28 @@ def start_contact(ctx: TurnContext, params: dict[str, Any]) -> None:
                 OptOut.source != WRONG_PERSON_SOURCE,
                 OptOut.lifted_at.is_(None),
             )
-        ).all()
-        for row in rows:
-            lift_opt_out(
-                session=ctx.session,
-                opt_out_id=row.id,
-                at=ctx.now,
-                source=f"conversation:{ctx.conversation.id}",
-            )
-    ctx.record("opted_in", {"channel": ctx.conversation.channel.value})
-    ctx.say("start_confirmed", channel=channel_name(ctx))
+        )
+    )
+
+
+def _channel_stopped(ctx: TurnContext) -> bool:
+    """Whether an opt-out START does not lift still stops this channel (or every channel)."""
+    assert ctx.borrower is not None
+    found = ctx.session.scalars(
+        select(OptOut.id)
+        .where(
+            OptOut.borrower_id == ctx.borrower.id,
+            or_(OptOut.channel.is_(None), OptOut.channel == ctx.conversation.channel),
+            OptOut.lifted_at.is_(None),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _keyword(text: str) -> str:
+    """The message as one keyword, as carriers read one: case, spaces and punctuation ignored."""
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 
 def _hold_and_escalate(ctx: TurnContext, kind: HoldKind, reason: str, *, whole: bool) -> None:

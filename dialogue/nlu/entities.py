@@ -904,7 +904,8 @@ def parse_date(text: str, *, language: str, today: date) -> date | None:
 
 def parse_date_of_birth(text: str, *, language: str, today: date | None = None) -> date | None:
     """A birth date written in full: "March 3 1985", "03/03/1985" (month first), "1985-03-03",
-    "1985年3月3日", "一九八五年三月三日", "19850303".
+    "1985年3月3日", "一九八五年三月三日", "19850303"; or keyed in on a phone as eight digits,
+    month first ("03031985"), also read out digit by digit ("0 3 0 3 1 9 8 5").
 
     A two-digit year is refused rather than guessed; so is a year before 1900 and, when `today`
     is given, any date after it.
@@ -917,10 +918,25 @@ def parse_date_of_birth(text: str, *, language: str, today: date | None = None) 
             born, explicit_year = handler(match, None)
             if born is not None and explicit_year:
                 found.append((match.start(), born))
+    if not found:
+        found.extend(_keypad_dates(folded))
     for _, born in sorted(found, key=lambda pair: pair[0]):
         if born.year >= EARLIEST_BIRTH_YEAR and (today is None or born <= today):
             return born
     return None
+
+
+def _keypad_dates(folded: str) -> Iterator[tuple[int, date]]:
+    """Eight digits and nothing else numeric, as a phone keypad sends a date: year first when
+    they start with one ("19850303", spaced or not), else month, day, year ("03031985")."""
+    runs = list(_digit_runs(folded))
+    if len(runs) != 1 or len(runs[0][0]) != 8:
+        return
+    digits, match = runs[0]
+    year_first = _make_date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    born = year_first or _make_date(int(digits[4:]), int(digits[:2]), int(digits[2:4]))
+    if born is not None:
+        yield match.start(), born
 
 
 def parse_months(text: str, *, language: str) -> int | None:

@@ -220,6 +220,11 @@ BIRTH_DATES = [
     "19850303",
     "一九八五年三月三日",
     "born on 3 mar 1985",
+    # Keyed on a phone keypad or read out digit by digit (the voice channel).
+    "03031985",
+    "0 3 0 3 1 9 8 5",
+    "1985 03 03",
+    "my birthday is 03031985",
 ]
 
 
@@ -241,6 +246,9 @@ BIRTH_REFUSALS = [
     "1885-03-03",
     "2030-01-01",  # after today
     "hello",
+    "13031985",  # no 13th month, and not a year first either
+    "03031985 6789",  # two numbers: which one is the date is not guessed
+    "0303198",  # seven digits
 ]
 
 

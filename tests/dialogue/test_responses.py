@@ -40,6 +40,8 @@ BEFORE_VERIFICATION = [
     "stop_confirmed",
     "stop_all_confirmed",
     "start_confirmed",
+    "start_still_stopped",
+    "help_info",
     "wrong_person",
     "human_escalated",
     "abuse_calm",
