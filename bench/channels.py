@@ -31,16 +31,26 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
+import httpx2 as httpx
 from aiohttp import web
 from sqlalchemy import select, text
 
 from bots.twilio import MESSAGES_PATH, TwilioAccount
-from models import Borrower, BorrowerPhone, PiiCipher, generate_key, make_engine
+from compliance import ContactRequest, Outcome, evaluate_many, load_profile
+from models import (
+    Borrower,
+    BorrowerPhone,
+    Channel,
+    Initiator,
+    PiiCipher,
+    generate_key,
+    make_engine,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTLE = str(Path(sys.executable).with_name("settle"))
@@ -144,6 +154,24 @@ def people(database_url: str, key: str, count: int) -> list[Person]:
                 continue
             if borrower.preferred_language != "en":
                 continue
+            # Only borrowers Settle may answer by SMS (no hold, opt-out or missing consent),
+            # so every message has a reply to time.
+            [decision] = evaluate_many(
+                session=session,
+                requests=[
+                    ContactRequest(
+                        borrower_id=borrower.id,
+                        loan_id=None,
+                        channel=Channel.SMS,
+                        initiated_by=Initiator.BORROWER,
+                        address_index=phone.number_index,
+                    )
+                ],
+                at=datetime.now(UTC),
+                profile=load_profile("us_reg_f"),
+            )
+            if decision.outcome is not Outcome.ALLOW:
+                continue
             found.append(
                 Person(phone.number, borrower.date_of_birth.strftime("%B %d %Y"), digits[-4:])
             )
@@ -165,6 +193,8 @@ class Figures:
     http: list[float] = field(default_factory=list)
     round_trip: list[float] = field(default_factory=list)
     missing: int = 0
+    # What was said when no reply came (a turn the bot answers with silence, or a lost reply).
+    unanswered: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 async def converse(
@@ -189,6 +219,7 @@ async def converse(
                 event.clear()
         except TimeoutError:
             figures.missing += 1
+            figures.unanswered[line if n != 2 else "<phone or date of birth>"] += 1
             continue
         figures.round_trip.append(provider.received[recipient][before] - start)
         # Let the rest of this turn's replies arrive before the borrower answers.
@@ -196,7 +227,7 @@ async def converse(
 
 
 async def load(
-    base: str, provider: Provider, crowd: list[Person], account: TwilioAccount
+    base: str, provider: Provider, crowd: list[Person], account: TwilioAccount, *, first_chat: int
 ) -> dict[str, Figures]:
     figures = {"healthz": Figures(), "telegram": Figures(), "sms": Figures()}
     limits = httpx.Limits(max_connections=len(crowd) * 2)
@@ -264,9 +295,9 @@ async def load(
                 converse(
                     client,
                     provider,
-                    f"tg:{7_000_000 + i}",
+                    f"tg:{first_chat + i}",
                     lines_for(person, with_phone=True),
-                    telegram_post(7_000_000 + i),
+                    telegram_post(first_chat + i),
                     figures["telegram"],
                 )
                 for i, person in enumerate(crowd)
@@ -279,7 +310,7 @@ async def load(
                     provider,
                     f"sms:{person.phone}",
                     lines_for(person, with_phone=False),
-                    sms_post(person, i),
+                    sms_post(person, first_chat + i),
                     figures["sms"],
                 )
                 for i, person in enumerate(crowd)
@@ -296,7 +327,7 @@ def ms(values: list[float], q: float) -> float:
 
 
 def run_backend(name: str, database_url: str, conversations: int) -> None:
-    key = generate_key()
+    key = os.environ.get("BENCH_KEY") or generate_key()
     server_port, provider_port = free_port(), free_port()
     base = f"http://127.0.0.1:{server_port}"
     env = {
@@ -324,7 +355,7 @@ def run_backend(name: str, database_url: str, conversations: int) -> None:
         check=True,
         capture_output=True,
     )
-    crowd = people(database_url, key, conversations)
+    crowd = people(database_url, key, conversations + 1)
     account = TwilioAccount(
         account_sid=ACCOUNT_SID,
         auth_token=AUTH_TOKEN,
@@ -349,10 +380,11 @@ def run_backend(name: str, database_url: str, conversations: int) -> None:
         async def main() -> dict[str, Figures]:
             runner = await start_provider(provider, provider_port)
             try:
-                # One warm-up exchange loads the language model in the server.
-                await load(base, provider, crowd[:1], account)
+                # One warm-up exchange (its own chat and its own number) loads the language
+                # model in the server.
+                await load(base, provider, crowd[-1:], account, first_chat=6_000_000)
                 provider.received.clear()
-                return await load(base, provider, crowd, account)
+                return await load(base, provider, crowd[:-1], account, first_chat=7_000_000)
             finally:
                 await runner.cleanup()
 
@@ -375,7 +407,10 @@ def run_backend(name: str, database_url: str, conversations: int) -> None:
                 f" {statistics.median(values) / floor:10.1f} {len(values):5}"
             )
         if got.missing:
-            print(f"  {channel}: {got.missing} messages got no reply within 20 s")
+            print(
+                f"  {channel}: {got.missing} messages got no reply within 20 s:"
+                f" {dict(got.unanswered)}"
+            )
 
 
 def main() -> None:
@@ -384,7 +419,8 @@ def main() -> None:
     parser.add_argument("--pg", help="a PostgreSQL server URL; a scratch database is made on it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        run_backend("SQLite", f"sqlite:///{workdir}/bench.db", args.conversations)
+        keep = os.environ.get("BENCH_KEEP_DB")
+        run_backend("SQLite", f"sqlite:///{keep or workdir + '/bench.db'}", args.conversations)
     if args.pg:
         admin = make_engine(args.pg, cipher=None, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:

@@ -257,6 +257,7 @@ SCRIPT: Mapping[str, Mapping[str, str]] = {
         "choice": "Press {number} for {title}.",
         "keypad_hint": "Speak your answer, or key it in and press the pound key.",
         "not_heard": "Sorry, I didn't hear anything.",
+        "not_understood": "Sorry, I didn't catch that.",
         "goodbye": "Thank you for calling. Goodbye.",
         "connecting": "Please hold while I try to connect you to a colleague.",
         "nobody_free": (
@@ -290,6 +291,7 @@ SCRIPT: Mapping[str, Mapping[str, str]] = {
         "choice": "{title}，请按{number}。",
         "keypad_hint": "请直接说出您的回答，或用按键输入后按井号键。",
         "not_heard": "抱歉，我没有听到您的声音。",
+        "not_understood": "抱歉，我没听清楚。",
         "goodbye": "感谢您的来电。再见。",
         "connecting": "请稍候，我正在为您转接同事。",
         "nobody_free": "抱歉，现在没有同事可以接听。同事会给您回电。再见。",
@@ -934,6 +936,8 @@ class VoiceFlow:
         language = point.language
         response = VoiceResponse()
         answer = right_party_answer(form)
+        # Read before the transaction: the first call of a process loads the language model.
+        profile = self.dialogue().settings.profile if answer else None
         with self.sessions.begin() as session:
             borrower = (
                 session.get(Borrower, point.call.borrower_id) if point.call.borrower_id else None
@@ -954,10 +958,12 @@ class VoiceFlow:
             if answer is None:
                 if point.repeated:
                     return speaker.hang_up(response, script(language, "goodbye"), language)
-                speaker.say(response, script(language, "not_heard"), language)
+                missed = "not_understood" if form.speech else "not_heard"
+                speaker.say(response, script(language, missed), language)
                 self._ask_right_party(response, borrower, language, point.call, repeated=True)
                 return str(response)
-            reminder = self._reminder(session, form, language, now)
+            assert profile is not None
+            reminder = self._reminder(session, form, language, profile, now)
         if reminder is None:
             return speaker.hang_up(response, script(language, "goodbye"), language)
         speaker.say(response, reminder, language)
@@ -965,7 +971,7 @@ class VoiceFlow:
         return str(response)
 
     def _reminder(
-        self, session: Session, form: CallForm, language: str, now: datetime
+        self, session: Session, form: CallForm, language: str, profile: str, now: datetime
     ) -> str | None:
         """The reminder with its disclosure, as the outbound screen passes it for the borrower."""
         text = script(language, "reminder", business=self.caller.business_name)
@@ -973,7 +979,7 @@ class VoiceFlow:
             text,
             language,
             OutboundContext(
-                profile=self.dialogue().settings.profile,
+                profile=profile,
                 channel=Channel.VOICE,
                 # The full statement every time: it also says what the short one does.
                 first_contact=True,

@@ -28,6 +28,7 @@ from settle.cli_nlu import train as train_nlu
 from settle.cli_rasa import rasa_actions
 from settle.cli_screen import app as screen_app
 from settle.cli_telegram import app as telegram_app
+from settle.cli_voice import call
 from settle.database import (
     build_engine,
     describe_revision,
@@ -56,6 +57,7 @@ app.command("train")(train_nlu)
 app.command("chat")(chat)
 app.add_typer(telegram_app, name="telegram")
 app.command("rasa-actions")(rasa_actions)
+app.command("call")(call)
 
 
 @app.command()

@@ -587,26 +587,38 @@ def test_someone_else_hears_nothing_about_the_account(
     assert messages_taken(sessions) == 0
 
 
-def test_no_answer_to_the_right_party_question_asks_once_more_then_ends(
+@pytest.mark.parametrize(
+    ("answer", "asked_again"),
+    [
+        ({}, "Sorry, I didn't hear anything."),
+        ({"SpeechResult": "Who is this?", "Confidence": "0.7"}, "Sorry, I didn't catch that."),
+    ],
+)
+def test_no_clear_answer_to_the_right_party_question_asks_once_more_then_ends(
     sessions: sessionmaker[Session],
     client: TestClient,
     twilio_api: FakeTwilioApi,
     twilio_account: TwilioAccount,
     twilio_signer: TwilioSigner,
+    answer: dict[str, str],
+    asked_again: str,
 ) -> None:
     borrower = add_demo_borrower(sessions, phone=PHONE)
     call = placed_call(twilio_api, place(sessions, twilio_account, borrower.id))
     root = answer_as_person(client, twilio_signer, call)
-    silence = keyed("", call.sid, call.to)
-    del silence["Digits"]
+    form = keyed("", call.sid, call.to)
+    del form["Digits"]
+    form.update(answer)
 
-    again = twiml(post(client, twilio_signer, action(root), silence))
-    assert says(again)[0] == "Sorry, I didn't hear anything."
+    again = twiml(post(client, twilio_signer, action(root), form))
+    assert says(again)[0] == asked_again
+    assert "This call is for Jane Doe." in says(gather(again))[0]
     assert query_of(action(again))["again"] == "1"
-    last = twiml(post(client, twilio_signer, action(again), silence))
+    last = twiml(post(client, twilio_signer, action(again), form))
 
     assert [child.tag for child in last] == ["Say", "Hangup"]
     assert "Goodbye" in says(last)[0]
+    assert MINI_MIRANDA not in spoken(again) + spoken(last)
 
 
 def test_a_chinese_speaking_borrower_is_called_in_chinese(
