@@ -192,6 +192,7 @@ def lines_for(person: Person, *, with_phone: bool) -> list[str]:
 class Figures:
     http: list[float] = field(default_factory=list)
     round_trip: list[float] = field(default_factory=list)
+    wall: float = 0.0
     missing: int = 0
     # What was said when no reply came (a turn the bot answers with silence, or a lost reply).
     unanswered: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -290,6 +291,7 @@ async def load(
 
             return post
 
+        started = time.perf_counter()
         await asyncio.gather(
             *(
                 converse(
@@ -303,6 +305,8 @@ async def load(
                 for i, person in enumerate(crowd)
             )
         )
+        figures["telegram"].wall = time.perf_counter() - started
+        started = time.perf_counter()
         await asyncio.gather(
             *(
                 converse(
@@ -316,6 +320,7 @@ async def load(
                 for i, person in enumerate(crowd)
             )
         )
+        figures["sms"].wall = time.perf_counter() - started
     return figures
 
 
@@ -406,6 +411,7 @@ def run_backend(name: str, database_url: str, conversations: int) -> None:
                 f"  {channel + ' ' + label:34} {ms(values, 0.5):10.1f} {ms(values, 0.99):8.1f}"
                 f" {statistics.median(values) / floor:10.1f} {len(values):5}"
             )
+        print(f"  {channel} throughput: {len(got.http) / got.wall:.0f} messages/s")
         if got.missing:
             print(
                 f"  {channel}: {got.missing} messages got no reply within 20 s:"

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from aiohttp import BasicAuth, ClientSession, ClientTimeout
+from aiohttp import ClientSession, ClientTimeout, encode_basic_auth
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
@@ -107,6 +107,9 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # un
     ) -> Response:
         if self._api_url is not None:
             url = _TWILIO_HOST.sub(self._api_url, url, count=1)
+        headers = dict(headers or {})
+        if auth is not None:
+            headers["Authorization"] = encode_basic_auth(auth[0], auth[1])
         async with ClientSession() as session:
             response = await session.request(
                 method.upper(),
@@ -114,7 +117,6 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # un
                 params=cast(Any, params),
                 data=data,
                 headers=headers,
-                auth=BasicAuth(login=auth[0], password=auth[1]) if auth else None,
                 timeout=ClientTimeout(total=timeout) if timeout else None,
                 allow_redirects=allow_redirects,
             )

@@ -58,7 +58,11 @@ def rasa_actions(
         raise typer.Exit(1) from None
     settings = load_settings()
     bind = host or settings.host
-    secret = _checked_token(token, bind)
+    configured = settings.rasa_action_token
+    secret = _checked_token(
+        token if token is not None else (configured.get_secret_value() if configured else None),
+        bind,
+    )
     container = build_container(settings)
     try:
         logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")

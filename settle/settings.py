@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     callback_number: str = "+12025550143"
     # A collector line calls are transferred to (<Dial>); unset: a callback request is queued.
     collector_number: str | None = None
+    # The shared secret a Rasa assistant sends to `settle rasa-actions` (endpoints.yml `token:`).
+    rasa_action_token: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "info"

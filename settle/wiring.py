@@ -135,6 +135,7 @@ def build_channels(settings: Settings, sessions: sessionmaker[Session]) -> Chann
         )
     else:
         transports[Channel.TELEGRAM] = telegram.transport
+        notes.append(f"Telegram is on: {telegram!r}")
         if not telegram.webhook_enabled:
             notes.append(
                 "Telegram webhook is off (polling only): set SETTLE_TELEGRAM_WEBHOOK_SECRET"
@@ -146,6 +147,10 @@ def build_channels(settings: Settings, sessions: sessionmaker[Session]) -> Chann
         )
     else:
         transports.update(message_transports(twilio))
+        notes.append(
+            f"SMS and voice are on: {twilio.from_number}, webhooks signed for "
+            f"{twilio.public_base_url}"
+        )
         if twilio.whatsapp_sender() is None:
             notes.append("WhatsApp is off: set SETTLE_TWILIO_WHATSAPP_FROM")
     return Channels(
