@@ -1,6 +1,6 @@
 """Webhook round trips under load: Telegram and SMS, against `settle serve` (uvicorn) on this machine.
 
-    .venv/bin/python bench/channels.py [--conversations 50] [--pg postgresql://postgres@127.0.0.1:5432/test]
+    .venv/bin/python bench/channels.py [--conversations 50] [--workers 1 2] [--pg postgresql://postgres@127.0.0.1:5432/test]
 
 Starts `settle serve` in a subprocess on a fresh database (SQLite, then PostgreSQL when `--pg` is
 given), with Telegram and Twilio configured to call a local HTTP server that plays the Bot API
@@ -331,8 +331,8 @@ def ms(values: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_backend(name: str, database_url: str, conversations: int) -> None:
-    key = os.environ.get("BENCH_KEY") or generate_key()
+def run_backend(name: str, database_url: str, conversations: int, workers: int) -> None:
+    key = generate_key()
     server_port, provider_port = free_port(), free_port()
     base = f"http://127.0.0.1:{server_port}"
     env = {
@@ -369,7 +369,7 @@ def run_backend(name: str, database_url: str, conversations: int) -> None:
         public_base_url=base,
     )
     server = subprocess.Popen(  # noqa: S603
-        [SETTLE, "serve", "--port", str(server_port)],
+        [SETTLE, "serve", "--port", str(server_port), "--workers", str(workers)],
         env=env,
         cwd=tempfile.mkdtemp(prefix="settle-bench-"),
     )
@@ -380,6 +380,9 @@ def run_backend(name: str, database_url: str, conversations: int) -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        # Each worker loads the language model at start-up (channels are configured); give
+        # them the time, then warm up.
+        time.sleep(10)
         provider = Provider()
 
         async def main() -> dict[str, Figures]:
@@ -398,7 +401,8 @@ def run_backend(name: str, database_url: str, conversations: int) -> None:
         server.terminate()
         server.wait(timeout=30)
     floor = statistics.median(figures["healthz"].http)
-    print(f"\n{name}: {conversations} concurrent conversations, uvicorn, one worker")
+    processes = "one worker" if workers == 1 else f"{workers} workers"
+    print(f"\n{name}: {conversations} concurrent conversations, uvicorn, {processes}")
     print(f"  {'':34} {'median ms':>10} {'p99 ms':>8} {'x healthz':>10} {'n':>5}")
     print(
         f"  {'GET /healthz (baseline)':34} {ms(figures['healthz'].http, 0.5):10.1f}"
@@ -423,18 +427,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--pg", help="a PostgreSQL server URL; a scratch database is made on it")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="server processes, one run each"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        keep = os.environ.get("BENCH_KEEP_DB")
-        run_backend("SQLite", f"sqlite:///{keep or workdir + '/bench.db'}", args.conversations)
+        for workers in args.workers:
+            database = f"{workdir}/bench-{workers}.db"
+            run_backend("SQLite", f"sqlite:///{database}", args.conversations, workers)
     if args.pg:
         admin = make_engine(args.pg, cipher=None, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text("DROP DATABASE IF EXISTS settle_channels_bench"))
-            connection.execute(text("CREATE DATABASE settle_channels_bench"))
         try:
             url = args.pg.rsplit("/", 1)[0] + "/settle_channels_bench"
-            run_backend("PostgreSQL", url, args.conversations)
+            for workers in args.workers:
+                with admin.connect() as connection:
+                    connection.execute(text("DROP DATABASE IF EXISTS settle_channels_bench"))
+                    connection.execute(text("CREATE DATABASE settle_channels_bench"))
+                run_backend("PostgreSQL", url, args.conversations, workers)
         finally:
             with admin.connect() as connection:
                 connection.execute(text("DROP DATABASE IF EXISTS settle_channels_bench"))

@@ -100,9 +100,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Each server process sweeps the outbox: rows a crash left pending, retries whose time
         # has come. Claims are compare-and-set, so several processes never send a row twice.
         sweeper = asyncio.create_task(channels.outbox.run()) if channels.pushes else None
+        # With a provider calling, load the language model now, beside serving: Telegram
+        # resends an update it has no answer to within 60 s, Twilio gives up after 15 s.
+        preload = (
+            asyncio.create_task(asyncio.to_thread(container.dialogue))
+            if channels.pushes or channels.twilio is not None
+            else None
+        )
         try:
             yield
         finally:
+            if preload is not None and not preload.done():
+                preload.cancel()
             if sweeper is not None:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

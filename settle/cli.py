@@ -133,8 +133,18 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind [SETTLE_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [SETTLE_PORT].")] = None,
     reload: Annotated[bool, typer.Option(help="Restart when the code changes.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes; each loads the language model (about 0.5 GB) and sweeps the "
+            "outbox.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web application."""
+    if reload and workers > 1:
+        raise typer.BadParameter("--reload serves one process; leave out --workers")
     settings = load_settings()
     # Check settings and schema here, so a problem is one line before uvicorn starts.
     build_container(settings).engine.dispose()
@@ -144,6 +154,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         reload=reload,
+        workers=workers,
         reload_dirs=[str(Path(__file__).resolve().parents[1])] if reload else None,
         log_level=settings.log_level,
     )
