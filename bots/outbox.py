@@ -54,6 +54,8 @@ _RANK = {
     DeliveryStatus.READ: 4,
 }
 
+_IN_FLIGHT = frozenset({DeliveryStatus.PENDING, DeliveryStatus.SENDING})
+
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -390,10 +392,13 @@ class Outbox:
         with self._sessions.begin() as session:
             row = session.get(OutboundMessage, row_id, with_for_update=True)
             assert row is not None
-            row.status = status
+            # A status callback may have moved the row on while the send was in flight (a call's
+            # callback names its row by key, and may beat the API's answer): never back.
+            if row.status in _IN_FLIGHT or _RANK[status] >= _RANK[row.status]:
+                row.status = status
+                row.error = error
             row.attempts += tries
             row.provider_message_id = provider_id or row.provider_message_id
-            row.error = error
             row.next_attempt_at = None
             row.updated_at = now
             _record(session, row, now)

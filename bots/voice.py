@@ -478,35 +478,111 @@ def _words(text: str) -> str:
 
 
 # What a person says to "If you are Jane Doe, press 1 or say yes" (as `_words` leaves it). Any
-# "no" wins: a right-party answer is taken as yes only when nothing in it says no.
+# "no" wins. A yes must be the whole answer: besides the borrower's name and greetings, nothing
+# may be left over, since "I am his wife", "请问是哪位" (who is calling?) or "我是他妈妈" (I'm his
+# mother) hold a yes word and come from someone else, who must hear nothing about the account.
+# Whatever is left over makes the answer unclear, and the question is asked once more.
 _NO_WORDS = frozenset({"no", "nope", "nah", "not", "wrong"})
 _NO_ZH = ("不是", "不对", "打错", "不在", "没有")
-_YES_WORDS = frozenset({"yes", "yeah", "yep", "yup", "speaking", "correct", "sure"})
-_YES_PHRASES = (
-    " i am ",
-    " it s me ",
-    " that s me ",
-    " this is me ",
-    " this is she ",
-    " this is he ",
+_YES_PHRASES: tuple[tuple[str, ...], ...] = tuple(
+    sorted(
+        (
+            tuple(phrase.split())
+            for phrase in (
+                "yes",
+                "yeah",
+                "yep",
+                "yup",
+                "speaking",
+                "correct",
+                "sure",
+                "that s right",
+                "i am",
+                "i m",
+                "it s me",
+                "that s me",
+                "this is me",
+                "this is she",
+                "this is he",
+                # Only with the name after it ("this is Jane"), which is taken out first.
+                "this is",
+                "it s",
+            )
+        ),
+        key=len,
+        reverse=True,
+    )
 )
-_YES_ZH = ("是", "对", "嗯")
+_FILLER_WORDS = frozenset({"oh", "uh", "um", "hi", "hello", "hey", "ok", "okay", "well"})
+_YES_ZH = tuple(
+    sorted(
+        (
+            *("我是本人", "我就是", "就是我", "是本人", "我本人", "没错", "是的", "对的"),
+            *("是我", "我是", "本人", "是", "对", "嗯"),
+        ),
+        key=len,
+        reverse=True,
+    )
+)
+_FILLER_ZH = ("喂", "您好", "你好", "啊", "呀", "哦", "噢", "呢")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
-def right_party_answer(form: CallForm) -> bool | None:
-    """Whether the person confirmed they are the borrower: 1 / yes, 2 / no; None if unclear."""
+def right_party_answer(form: CallForm, name: str = "") -> bool | None:
+    """Whether the person confirmed they are the borrower `name`: 1 / yes, 2 / no; None if
+    unclear (a yes with anything else in it but the name is unclear)."""
     if form.digits:
         return {"1": True, "2": False}.get(form.digits[:1])
     said = _words(form.speech)
     words = set(said.split())
     if words & _NO_WORDS or any(no in said for no in _NO_ZH):
         return False
-    padded = f" {said} "
-    if words & _YES_WORDS or any(p in padded for p in _YES_PHRASES):
-        return True
-    if any(yes in said for yes in _YES_ZH):
-        return True
-    return None
+    named = _words(name).split()
+    tokens = said.split()
+    latin = [w for w in tokens if not _CJK.search(w) and w not in named and w not in _FILLER_WORDS]
+    chinese = "".join(w for w in tokens if _CJK.search(w))
+    for part in sorted({*named, "".join(named)}, key=len, reverse=True):
+        if _CJK.search(part):
+            chinese = chinese.replace(part, "")
+    latin_yes = _consume_words(latin)
+    chinese_yes = _consume_zh(chinese)
+    if latin_yes is None or chinese_yes is None:
+        return None
+    return True if latin_yes or chinese_yes else None
+
+
+def _consume_words(words: list[str]) -> bool | None:
+    """Whether `words` are yes phrases and nothing else: True; none at all: False; else None."""
+    found = False
+    at = 0
+    while at < len(words):
+        for phrase in _YES_PHRASES:
+            if tuple(words[at : at + len(phrase)]) == phrase:
+                at += len(phrase)
+                found = True
+                break
+        else:
+            return None
+    return found
+
+
+def _consume_zh(text: str) -> bool | None:
+    """As `_consume_words`, for Chinese (no spaces: the longest phrase first)."""
+    found = False
+    while text:
+        for filler in _FILLER_ZH:
+            if text.startswith(filler):
+                text = text[len(filler) :]
+                break
+        else:
+            for phrase in _YES_ZH:
+                if text.startswith(phrase):
+                    text = text[len(phrase) :]
+                    found = True
+                    break
+            else:
+                return None
+    return found
 
 
 def parse_answer(form: CallForm, point: GatherPoint, *, received_at: datetime) -> Inbound:
@@ -530,6 +606,7 @@ def parse_answer(form: CallForm, point: GatherPoint, *, received_at: datetime) -
         received_at=received_at,
         text=text,
         kind=kind,
+        session_id=form.call_sid,
         raw={"CallSid": form.call_sid, "Direction": form.direction, "turn": point.turn},
     )
 
@@ -902,6 +979,7 @@ class VoiceFlow:
             received_at=now,
             # A call starts the conversation as a chat's first message does: with a greeting.
             text="/greet",
+            session_id=form.call_sid,
             raw={"CallSid": form.call_sid, "Direction": form.direction, "turn": 0},
         )
         point = GatherPoint(Step.TALK, 1, language, CallRef())
@@ -935,13 +1013,13 @@ class VoiceFlow:
         speaker = self.speaker
         language = point.language
         response = VoiceResponse()
-        answer = right_party_answer(form)
         # Read before the transaction: the first call of a process loads the language model.
-        profile = self.dialogue().settings.profile if answer else None
+        profile = self.dialogue().settings.profile if form.digits or form.speech else None
         with self.sessions.begin() as session:
             borrower = (
                 session.get(Borrower, point.call.borrower_id) if point.call.borrower_id else None
             )
+            answer = right_party_answer(form, borrower.full_name if borrower else "")
             _record(
                 session,
                 form.call_sid,
@@ -1041,6 +1119,7 @@ class VoiceFlow:
             text=inbound.text,
             kind=inbound.kind,
             link_token=token,
+            session_id=inbound.session_id,
             raw=inbound.raw,
         )
 
@@ -1130,7 +1209,15 @@ class VoiceFlow:
         record_call_status(self.sessions, form, call, at=self.clock())
 
 
+# What Twilio puts in `From` when the caller's number is withheld: the words ANONYMOUS,
+# UNAVAILABLE, RESTRICTED, BLOCKED and UNKNOWN on a keypad. Some read as possible numbers, and
+# every such caller would share one conversation (and its verification) if taken for a phone.
+WITHHELD_NUMBERS = frozenset({"+266696687", "+86282452253", "+7378742833", "+2562533", "+8656696"})
+
+
 def _is_phone(number: str) -> bool:
+    if number.strip() in WITHHELD_NUMBERS:
+        return False
     try:
         return bool(phonenumbers.is_possible_number(phonenumbers.parse(number, None)))
     except phonenumbers.NumberParseException:

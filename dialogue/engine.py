@@ -262,6 +262,12 @@ class Dialogue:
         if not conversation.state:
             # A new conversation: linked to whoever its address belongs to (or nobody).
             state.linked_borrower = conversation.borrower_id
+        if inbound.session_id and inbound.session_id != state.session_id:
+            # A new call: whoever verified on the last one must prove it again on this one.
+            state.session_id = inbound.session_id
+            conversation.verified_until = None
+            state.form = None
+            state.pending = None
         self._link_shared_contact(session, conversation, state, inbound)
         link_refused = self._link_by_token(session, conversation, state, inbound, now)
         self._back_to_link(conversation, state, now)

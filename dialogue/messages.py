@@ -47,6 +47,9 @@ class Inbound:
     contact_phone: str | None = None
     # A chat-link token the borrower arrived with (Telegram's `/start <token>` deep link).
     link_token: str | None = None
+    # A session inside the conversation that identity must not outlive: a phone call's CallSid.
+    # Caller ID is easily spoofed, so a new call from the same number proves nothing again.
+    session_id: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -61,6 +61,8 @@ class ConversationState:
     # as opposed to one who verified here: when verification lapses, the conversation falls
     # back to this one (None: nobody), so a phone shared by two borrowers is asked again.
     linked_borrower: int | None = None
+    # The channel session (a call) the conversation is in; see `Inbound.session_id`.
+    session_id: str | None = None
 
     def remember(self, intent: str) -> None:
         self.intents = [*self.intents, intent][-HISTORY_LENGTH:]
@@ -86,4 +88,5 @@ class ConversationState:
             intents=list(data.get("intents", [])),
             wrong_party=bool(data.get("wrong_party", False)),
             linked_borrower=data.get("linked_borrower"),
+            session_id=data.get("session_id"),
         )

@@ -15,12 +15,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from bots import webchat
 from dialogue import Dialogue, Inbound, InvalidInbound
+from webhooks.bodies import read_capped
 
 PATH = "/webhooks/rest/webhook"
 HEALTH_PATH = "/webhooks/rest/"
@@ -72,15 +73,7 @@ _RESPONSE_SCHEMA: dict[str, Any] = {
 
 async def read_json(request: Request) -> Any:
     """The request's JSON body, read up to `MAX_BODY_BYTES`: 413 beyond that, 422 if malformed."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-    body = bytearray()
-    # Read in chunks, so a client that declares no length cannot make us hold a huge body.
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+    body = await read_capped(request, MAX_BODY_BYTES)
     try:
         return json.loads(body)
     except ValueError as exc:

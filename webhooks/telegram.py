@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from bots.outbox import Outbox
 from bots.telegram import TelegramChannel, build_dispatcher, feed
 from dialogue import Dialogue
+from webhooks.bodies import read_capped
 
 PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
@@ -73,15 +74,7 @@ def build_telegram_router(
 
 async def read_body(request: Request) -> bytes:
     """The body, up to `MAX_BODY_BYTES` (413 beyond, even when no length is declared)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-    return bytes(body)
+    return await read_capped(request, MAX_BODY_BYTES)
 
 
 def telegram_update(telegram: TelegramChannel, body: bytes) -> Update:

@@ -14,6 +14,7 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import FormData, UploadFile
 
 from bots.twilio import TwilioAccount
+from webhooks.bodies import read_capped
 
 # Twilio's largest requests (a 1,600-character message with every parameter) are a few KB.
 MAX_FORM_BYTES = 64 * 1024
@@ -34,14 +35,7 @@ def require_account(account: TwilioAccount | None) -> TwilioAccount:
 async def signed_form(request: Request, account: TwilioAccount | None) -> FormData:
     """The posted form of a request Twilio signed; 404, 413 or 403 before it is trusted."""
     account = require_account(account)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise HTTPException(413, f"request body larger than {MAX_FORM_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise HTTPException(413, f"request body larger than {MAX_FORM_BYTES} bytes")
+    body = await read_capped(request, MAX_FORM_BYTES)
     # Twilio posts application/x-www-form-urlencoded, UTF-8; blank fields are signed too.
     try:
         fields: list[tuple[str, str | UploadFile]] = [

@@ -1130,3 +1130,35 @@ def test_no_link_is_texted_to_a_number_that_opted_out_of_texts(
 )
 def test_a_link_is_never_read_out(text: str, language: str, said: str) -> None:
     assert spoken_reply(Reply(text=text, language=language), texted=True, caller=CALLER) == said
+
+
+def test_identity_proven_on_one_call_is_asked_again_on_the_next(
+    sessions: sessionmaker[Session],
+    client: TestClient,
+    twilio_account: TwilioAccount,
+    twilio_signer: TwilioSigner,
+) -> None:
+    """Caller ID is easily spoofed: a second call from the borrower's number within the
+    verification window must prove identity again before hearing the balance."""
+    add_demo_borrower(sessions, phone=PHONE)
+
+    def call(sid: str) -> tuple[ET.Element, Callable[[ET.Element, str], ET.Element]]:
+        greeted = twiml(
+            post(client, twilio_signer, twilio_account.public_url(VOICE_PATH), inbound_form(sid))
+        )
+
+        def answer(root: ET.Element, digits: str) -> ET.Element:
+            form = keyed(digits, sid, PHONE, direction="inbound")
+            return twiml(post(client, twilio_signer, action(root), form))
+
+        return greeted, answer
+
+    first, answer_first = call(call_sid())
+    verified = answer_first(answer_first(answer_first(first, "1"), "03031985"), "6789")
+    assert "$" in spoken(verified)
+
+    second, answer_second = call(call_sid())
+    asked = answer_second(second, "1")
+
+    assert "$" not in spoken(asked)
+    assert "date of birth" in spoken(asked)
