@@ -23,6 +23,7 @@ Every outcome is an event in the conversation's audit stream, with the provider'
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -34,9 +35,9 @@ import anyio
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from compliance import NewEvent, append_many, stream_for
+from compliance import NewEvent, append_many, record_opt_out, stream_for
 from dialogue import Button, Dialogue, Inbound, Output, Reply, TurnResult
-from models import Channel, DeliveryStatus, OutboundMessage, utcnow
+from models import Channel, Conversation, DeliveryStatus, OptOut, OutboundMessage, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class SendFailed(Exception):
     `retryable`: nothing was sent and asking again may work (rate limit, server error, no
     connection). `uncertain`: the request may have reached the provider (a timeout after
     sending), so it must not be repeated. `code` is the provider's error code, for the record.
+    `recipient_opted_out`: the provider refuses because the recipient opted out with it (a
+    carrier STOP to Twilio); Settle records the opt-out too, so nothing else is tried there.
     """
 
     def __init__(
@@ -98,8 +101,10 @@ class SendFailed(Exception):
         uncertain: bool = False,
         retry_after: float | None = None,
         code: str | None = None,
+        recipient_opted_out: bool = False,
     ) -> None:
         super().__init__(message)
+        self.recipient_opted_out = recipient_opted_out
         self.message = message
         self.retryable = retryable and not uncertain
         self.uncertain = uncertain
@@ -320,7 +325,15 @@ class Outbox:
                     await self._sleep(wait)
                     continue
                 return await anyio.to_thread.run_sync(
-                    self._finish, row_id, status, None, failure.describe(), tries
+                    functools.partial(
+                        self._finish,
+                        row_id,
+                        status,
+                        None,
+                        failure.describe(),
+                        tries,
+                        opted_out=failure.recipient_opted_out,
+                    )
                 )
             except Exception as exc:
                 # A bug or an unexpected library error: the request may have gone out.
@@ -387,11 +400,15 @@ class Outbox:
         provider_id: str | None,
         error: str | None,
         tries: int = 0,
+        *,
+        opted_out: bool = False,
     ) -> Delivery:
         now = self._clock()
         with self._sessions.begin() as session:
             row = session.get(OutboundMessage, row_id, with_for_update=True)
             assert row is not None
+            if opted_out:
+                _record_provider_opt_out(session, row, now)
             # A status callback may have moved the row on while the send was in flight (a call's
             # callback names its row by key, and may beat the API's answer): never back.
             if row.status in _IN_FLIGHT or _RANK[status] >= _RANK[row.status]:
@@ -488,6 +505,37 @@ def record_status(
     row.updated_at = at
     _record(session, row, at, kind="delivery_status")
     return row
+
+
+def _record_provider_opt_out(session: Session, row: OutboundMessage, at: datetime) -> None:
+    """The provider says the recipient opted out with it: record that opt-out here too.
+
+    Only for a conversation linked to a borrower, and only when no opt-out of theirs from this
+    address on this channel already stands (a STOP the dialogue also read).
+    """
+    conversation = session.get(Conversation, row.conversation_id) if row.conversation_id else None
+    if conversation is None or conversation.borrower_id is None:
+        return
+    standing = session.scalar(
+        select(OptOut.id).where(
+            OptOut.borrower_id == conversation.borrower_id,
+            OptOut.lifted_at.is_(None),
+            or_(OptOut.channel.is_(None), OptOut.channel == row.channel),
+            or_(
+                OptOut.address_index.is_(None),
+                OptOut.address_index == conversation.address_index,
+            ),
+        )
+    )
+    if standing is None:
+        record_opt_out(
+            session=session,
+            borrower_id=conversation.borrower_id,
+            channel=row.channel,
+            at=at,
+            source=f"provider:{row.channel.value}",
+            address_index=conversation.address_index,
+        )
 
 
 def _record(session: Session, row: OutboundMessage, at: datetime, kind: str = "delivery") -> None:

@@ -418,7 +418,12 @@ def refusal(exc: TwilioRestException | TwilioServiceException) -> SendFailed:
     if meaning:
         text = f"{meaning} ({text})" if text else meaning
     retryable = status == 429 or status >= 500
-    return SendFailed(f"HTTP {status}: {text}".strip(), retryable=retryable, code=code)
+    return SendFailed(
+        f"HTTP {status}: {text}".strip(),
+        retryable=retryable,
+        code=code,
+        recipient_opted_out=code == str(UNSUBSCRIBED),
+    )
 
 
 def message_transports(account: TwilioAccount) -> dict[Channel, Transport]:

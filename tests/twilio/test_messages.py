@@ -515,6 +515,28 @@ def test_a_recipient_who_texted_stop_to_twilio_is_recorded_as_failed_not_retried
     assert kinds == ["failed"]
 
 
+def test_a_carrier_stop_twilio_reports_is_recorded_as_the_borrowers_opt_out(
+    client: TestClient,
+    twilio_signer: TwilioSigner,
+    twilio_api: FakeTwilioApi,
+    sessions: sessionmaker[Session],
+) -> None:
+    """21610 means the number opted out with Twilio (a STOP Settle never saw, say to another
+    number of the service): Settle records the opt-out too, so no other part of it tries."""
+    add_demo_borrower(sessions, phone=PHONE)
+    twilio_api.script(
+        "/Messages.json",
+        TwilioReply.error(400, 21610, "Attempt to send to unsubscribed recipient"),
+    )
+
+    text(client, twilio_signer, "hi")
+
+    [stop] = opt_outs(sessions)
+    assert stop.channel is Channel.SMS
+    assert stop.source == "provider:sms"
+    assert stop.lifted_at is None
+
+
 def send_once(account: TwilioAccount, *, timeout: float = 5.0) -> str:
     transport = sms.TwilioMessages(account, timeout=timeout)
     return asyncio.run(transport.send(PHONE, ChannelMessage(text="Hello"), key="sms:test:1"))
