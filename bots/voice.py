@@ -86,6 +86,7 @@ from compliance import (
     may_contact,
     payload_of,
     record_attempt,
+    record_attempt_outcome,
     stream_for,
     voicemail_text,
 )
@@ -1261,15 +1262,16 @@ def record_call_status(
         if row.provider_message_id is None:
             # The callback came before the send was recorded: the signed URL names the row.
             row.provider_message_id = form.call_sid
-        record_attempt(
+        record_attempt_outcome(
             session=session,
             borrower_id=call.borrower_id,
             loan_id=call.loan_id,
             channel=Channel.VOICE,
             initiated_by=Initiator.SETTLE,
             address_index=session_cipher(session).blind_index(row.recipient),
-            at=at,
+            started_at=row.created_at,
             outcome=outcome,
+            at=at,
         )
         record_status(
             session,
@@ -1476,6 +1478,18 @@ def _stage_call(
                     key=key,
                     messages=[ChannelMessage(text=f"reminder call about loan {loan.external_ref}")],
                     at=now,
+                )
+                # Counted from the moment it is placed (its outcome follows from the status
+                # callback): a callback that never arrives cannot leave a call uncounted.
+                record_attempt(
+                    session=session,
+                    borrower_id=borrower.id,
+                    loan_id=loan.id,
+                    channel=Channel.VOICE,
+                    initiated_by=Initiator.SETTLE,
+                    address_index=phone.number_index,
+                    at=now,
+                    outcome=AttemptOutcome.SENT,
                 )
         except IntegrityError:
             # Another process staged today's call for this loan between the check and now.

@@ -424,6 +424,64 @@ def record_attempt(
     return row
 
 
+def record_attempt_outcome(
+    *,
+    session: Session,
+    borrower_id: int,
+    loan_id: int | None,
+    channel: Channel,
+    initiated_by: Initiator,
+    address_index: str | None,
+    started_at: datetime,
+    outcome: AttemptOutcome,
+    at: datetime,
+) -> ContactAttempt:
+    """How an attempt recorded when it started turned out (a placed call, reported later).
+
+    A call counts against the caps from the moment it is placed, as SENT, so a status callback
+    that never arrives cannot leave it uncounted; its result replaces that outcome here. With no
+    such attempt on record (placed by an older version), the outcome is recorded as a new one.
+    """
+    started = session.scalars(
+        select(ContactAttempt)
+        .where(
+            ContactAttempt.borrower_id == borrower_id,
+            ContactAttempt.loan_id.is_(None)
+            if loan_id is None
+            else ContactAttempt.loan_id == loan_id,
+            ContactAttempt.channel == channel,
+            ContactAttempt.initiated_by == initiated_by,
+            ContactAttempt.at == _aware(started_at),
+            ContactAttempt.outcome == AttemptOutcome.SENT,
+        )
+        .with_for_update()
+    ).first()
+    if started is None:
+        return record_attempt(
+            session=session,
+            borrower_id=borrower_id,
+            loan_id=loan_id,
+            channel=channel,
+            initiated_by=initiated_by,
+            address_index=address_index,
+            at=at,
+            outcome=outcome,
+        )
+    started.outcome = AttemptOutcome(outcome)
+    session.flush()
+    stream = (
+        stream_for("loan", loan_id) if loan_id is not None else stream_for("borrower", borrower_id)
+    )
+    _record(
+        session,
+        stream=stream,
+        kind="contact_attempt_outcome",
+        at=at,
+        payload={"attempt_id": started.id, "outcome": started.outcome},
+    )
+    return started
+
+
 # --- validation notices -----------------------------------------------------------------------
 
 

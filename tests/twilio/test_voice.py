@@ -991,6 +991,29 @@ def test_a_status_callback_records_the_call_as_a_contact_attempt_once(
         assert statuses == ["ringing", status]
 
 
+def test_a_placed_call_counts_against_the_caps_before_any_callback_arrives(
+    sessions: sessionmaker[Session],
+    client: TestClient,
+    twilio_api: FakeTwilioApi,
+    twilio_account: TwilioAccount,
+    twilio_signer: TwilioSigner,
+) -> None:
+    """A status callback that never reaches Settle (a wrong public URL, an outage) must not
+    leave a placed call uncounted by the call caps; the callback then settles its outcome."""
+    borrower = add_demo_borrower(sessions, phone=PHONE)
+    call = placed_call(twilio_api, place(sessions, twilio_account, borrower.id))
+
+    (placed,) = attempts(sessions, borrower.id)
+    assert placed.outcome is AttemptOutcome.SENT
+
+    final = call.form(CallStatus="busy", CallDuration="0", SequenceNumber="1")
+    assert post(client, twilio_signer, call.status_callback, final).status_code == 200
+
+    (settled,) = attempts(sessions, borrower.id)
+    assert settled.id == placed.id
+    assert settled.outcome is AttemptOutcome.BUSY
+
+
 def test_the_machine_seen_on_answer_counts_when_the_callback_omits_it(
     sessions: sessionmaker[Session],
     client: TestClient,
