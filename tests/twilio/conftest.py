@@ -17,6 +17,7 @@ Message (SM...) or Call (CA...) echoing what was asked.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 import threading
@@ -209,22 +210,29 @@ def _handler(api: FakeTwilioApi) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def twilio_api() -> Iterator[FakeTwilioApi]:
-    """A fake Twilio REST API on 127.0.0.1, for this test only."""
-    api = FakeTwilioApi(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
+@contextlib.contextmanager
+def serving(api: FakeTwilioApi) -> Iterator[None]:
+    """Serve `api` on a free port of 127.0.0.1 (its `url`) for the duration of the block."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
     server.daemon_threads = True
     api.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield api
+        yield
     finally:
         api.released.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def twilio_api() -> Iterator[FakeTwilioApi]:
+    """A fake Twilio REST API on 127.0.0.1, for this test only."""
+    api = FakeTwilioApi(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
+    with serving(api):
+        yield api
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ caller at all.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -33,7 +31,7 @@ from tests.twilio.conftest import (
     RecordedRequest,
     TwilioReply,
     TwilioSigner,
-    _handler,
+    serving,
 )
 from tests.twilio.test_voice import (
     MINI_MIRANDA,
@@ -196,18 +194,8 @@ class CallbackFirstApi(FakeTwilioApi):
 @pytest.fixture
 def callback_first_api() -> Iterator[CallbackFirstApi]:
     api = CallbackFirstApi(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    server.daemon_threads = True
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(api):
         yield api
-    finally:
-        api.released.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def test_a_final_call_status_that_beats_the_api_answer_is_not_undone(
