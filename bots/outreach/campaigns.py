@@ -3,8 +3,12 @@
 Campaigns are written in YAML (`bots/outreach/data/default.yaml` is the shipped strategy) and
 read into frozen dataclasses here, checked once at load: a bad file stops with one line naming
 the place in it (`campaigns[1].stages[0].days_past_due: ...`), not with a traceback on the first
-night the scheduler runs. Which stage a loan is in is answered by `Stage.matches`, a pure
-function of the loan's position, so the planner's SQL and the tests agree on it.
+night the scheduler runs. A stage's `template` names a message of the dialogue's templates
+(`dialogue/responses/<language>.yaml`), present in every language and screened like every other
+message; a first reminder may reach someone else, so those messages are limited content.
+
+Which stage a loan is in is answered by `Campaign.stage_for`, a pure function of the loan's
+position (`LoanPosition`), so the planner and the tests agree on it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from dialogue import languages, templates
 from models import Channel
 
 DEFAULT_CAMPAIGNS = Path(__file__).with_name("data") / "default.yaml"
@@ -126,13 +131,24 @@ def parse_campaigns(data: Any) -> tuple[Campaign, ...]:
     unknown = set(data) - {"campaigns"}
     if unknown:
         raise CampaignError(f"unknown keys {sorted(unknown)}")
-    campaigns = tuple(
-        _campaign(raw, f"campaigns[{n}]") for n, raw in enumerate(data["campaigns"])
-    )
+    campaigns = tuple(_campaign(raw, f"campaigns[{n}]") for n, raw in enumerate(data["campaigns"]))
     if not campaigns:
         raise CampaignError("campaigns: at least one campaign is needed")
     _unique([c.name for c in campaigns], "campaigns", "campaign")
+    for n, campaign in enumerate(campaigns):
+        for m, stage in enumerate(campaign.stages):
+            if stage.template is not None:
+                _check_template(stage.template, f"campaigns[{n}].stages[{m}].template")
     return campaigns
+
+
+def _check_template(key: str, where: str) -> None:
+    """Every language must have the message: a borrower is written to in their own."""
+    missing = [language for language in languages() if key not in templates(language)]
+    if missing:
+        raise CampaignError(
+            f"{where}: no message {key!r} in dialogue/responses/{', '.join(missing)}.yaml"
+        )
 
 
 def _campaign(raw: Any, where: str) -> Campaign:
@@ -146,9 +162,7 @@ def _campaign(raw: Any, where: str) -> Campaign:
     stages_raw = fields["stages"]
     if not isinstance(stages_raw, list) or not stages_raw:
         raise CampaignError(f"{where}.stages: must be a non-empty list")
-    stages = tuple(
-        _stage(kind, item, f"{where}.stages[{n}]") for n, item in enumerate(stages_raw)
-    )
+    stages = tuple(_stage(kind, item, f"{where}.stages[{n}]") for n, item in enumerate(stages_raw))
     _unique([s.name for s in stages], f"{where}.stages", "stage")
     return Campaign(name=name, kind=kind, stages=stages)
 
@@ -249,7 +263,7 @@ def _money(value: Any, where: str) -> Decimal:
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise CampaignError(f"{where}: must be an amount such as \"1.00\"") from None
+        raise CampaignError(f'{where}: must be an amount such as "1.00"') from None
     if not amount.is_finite() or amount < 0:
         raise CampaignError(f"{where}: must be an amount of 0 or more")
     return amount

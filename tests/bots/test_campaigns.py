@@ -95,6 +95,7 @@ def minimal(**stage: Any) -> dict[str, Any]:
         (minimal(colour="red"), "unknown keys colour"),
         (minimal(action="shout"), "action: must be one of contact, human_queue"),
         (minimal(template="Reminder!"), "template: must be a name"),
+        (minimal(template="no_such_message"), "no message 'no_such_message' in dialogue/responses"),
     ],
 )
 def test_a_bad_campaign_file_says_where_and_what(data: Any, problem: str) -> None:

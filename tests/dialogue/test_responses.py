@@ -52,6 +52,11 @@ BEFORE_VERIFICATION = [
     "safe_fallback",
     "attorney_recorded",
     "bankruptcy_recorded",
+    "reminder_pre_due",
+    "reminder_due_today",
+    "reminder_past_due",
+    "reminder_promise_day",
+    "follow_up_broken_promise",
 ]
 SAMPLE_VALUES = {
     "amount": "$150.00",
