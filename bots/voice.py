@@ -47,7 +47,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -107,7 +107,7 @@ from models import (
     session_cipher,
     utcnow,
 )
-from servicing import find_borrowers_by_phone, loan_balance
+from servicing import InvalidInput, find_borrowers_by_phone, loan_balance, normalize_phone
 
 logger = logging.getLogger(__name__)
 
@@ -1112,17 +1112,7 @@ class VoiceFlow:
                 channel=Channel.VOICE,
                 ttl=LINK_TTL,
             )
-        return Inbound(
-            channel=inbound.channel,
-            channel_message_id=inbound.channel_message_id,
-            address=inbound.address,
-            received_at=inbound.received_at,
-            text=inbound.text,
-            kind=inbound.kind,
-            link_token=token,
-            session_id=inbound.session_id,
-            raw=inbound.raw,
-        )
+        return replace(inbound, link_token=token)
 
     def _transfer_ended(self, form: CallForm, point: GatherPoint) -> str:
         now = self.clock()
@@ -1217,12 +1207,14 @@ WITHHELD_NUMBERS = frozenset({"+266696687", "+86282452253", "+7378742833", "+256
 
 
 def _is_phone(number: str) -> bool:
+    """A caller id the conversation can be keyed on: what servicing accepts as a number."""
     if number.strip() in WITHHELD_NUMBERS:
         return False
     try:
-        return bool(phonenumbers.is_possible_number(phonenumbers.parse(number, None)))
-    except phonenumbers.NumberParseException:
+        normalize_phone(number, field="From")
+    except InvalidInput:
         return False
+    return True
 
 
 def record_call_status(

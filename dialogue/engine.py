@@ -74,6 +74,7 @@ from models import (
 from servicing import (
     InvalidInput,
     ServicingError,
+    find_borrower_by_telegram_chat,
     find_borrowers_by_phone,
     normalize_phone,
     place_hold,
@@ -179,9 +180,8 @@ class Dialogue:
             found = find_borrowers_by_phone(session=session, phone=address)
             return found[0].id if len(found) == 1 else None
         if inbound.channel is Channel.TELEGRAM and address.lstrip("-").isdigit():
-            return session.scalar(
-                select(Borrower.id).where(Borrower.telegram_chat_id == int(address))
-            )
+            chat = find_borrower_by_telegram_chat(session=session, chat_id=int(address))
+            return chat.id if chat is not None else None
         return None
 
     def _link_shared_contact(

@@ -18,6 +18,7 @@ from servicing.balance import (
 from servicing.borrowers import (
     NewBorrower,
     create_borrower,
+    find_borrower_by_telegram_chat,
     find_borrowers_by_phone,
     get_borrower,
     get_borrower_by_ref,
@@ -107,6 +108,7 @@ __all__ = [
     "delinquent_loans",
     "evaluate_promises",
     "exponent",
+    "find_borrower_by_telegram_chat",
     "find_borrowers_by_phone",
     "from_minor",
     "generate_schedule",

@@ -160,6 +160,13 @@ def get_borrower_by_ref(*, session: Session, external_ref: str) -> Borrower:
     return row
 
 
+def find_borrower_by_telegram_chat(*, session: Session, chat_id: int) -> Borrower | None:
+    """The borrower whose Telegram chat this is; None for an id no chat can have."""
+    if not TELEGRAM_CHAT_ID_RANGE[0] <= chat_id <= TELEGRAM_CHAT_ID_RANGE[1]:
+        return None
+    return session.scalars(select(Borrower).where(Borrower.telegram_chat_id == chat_id)).first()
+
+
 def find_borrowers_by_phone(
     *, session: Session, phone: str, country: str | None = None
 ) -> list[Borrower]:

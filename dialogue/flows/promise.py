@@ -12,7 +12,7 @@ from dialogue.nlu.entities import parse_amount, parse_date
 from dialogue.responses import day, money, money_decimal
 from dialogue.state import MAX_BAD_ANSWERS, Form, Pending
 from dialogue.turn import TurnContext
-from servicing import MAX_PROMISE_DAYS, from_minor, record_promise, to_minor
+from servicing import MAX_PROMISE_DAYS, InvalidInput, from_minor, record_promise, to_minor
 
 
 def _latest(ctx: TurnContext) -> date:
@@ -33,7 +33,7 @@ def _take_amount(ctx: TurnContext, form: Form, text: str | None, *, asked: bool)
     currency = ctx.loan.currency
     try:
         minor = to_minor(amount, currency)
-    except ValueError:
+    except InvalidInput:  # more decimals than the currency has: asked again, like zero
         minor = 0
     if not 0 < minor <= maximum:
         form.retries += 1
