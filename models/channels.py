@@ -36,10 +36,6 @@ class DeliveryStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
-# States a status callback may move a message out of, and those it may not go back from.
-FINAL_STATUSES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.READ})
-
-
 class OutboundMessage(Base):
     """One message Settle sends on a push channel, keyed so that it is sent at most once."""
 

@@ -70,7 +70,7 @@ class Conversation(Base):
     borrower_id: Mapped[int | None] = mapped_column(ForeignKey("borrowers.id"), index=True)
     loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
     language: Mapped[str | None] = mapped_column(String(8))
-    # Slots and the active form, derived from the conversation's events (see dialogue.tracker).
+    # Slots and the active form, derived from the conversation's events (see dialogue.state).
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     verified_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_verifications: Mapped[int] = mapped_column(Integer, default=0)
@@ -121,7 +121,7 @@ class Escalation(Base):
     borrower_id: Mapped[int | None] = mapped_column(ForeignKey("borrowers.id"))
     loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
     reason: Mapped[str] = mapped_column(String(32))
-    # Lower is more urgent (0: self-harm; see dialogue.escalation).
+    # Lower is more urgent (0: self-harm; see dialogue.flows.escalation).
     priority: Mapped[int] = mapped_column(Integer)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[EscalationStatus] = mapped_column(

@@ -41,10 +41,9 @@ def rasa_actions(
     token: Annotated[
         str | None,
         typer.Option(
-            envvar=ACTION_KEY_VARIABLE,
-            show_envvar=True,
             show_default=False,
-            help="Shared secret Rasa must send (endpoints.yml `token:`); required off loopback.",
+            help="Shared secret Rasa must send (endpoints.yml `token:`); required off loopback "
+            "[SETTLE_RASA_ACTION_TOKEN].",
         ),
     ] = None,
 ) -> None:

@@ -241,19 +241,6 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
-    @property
-    def telegram_configured(self) -> bool:
-        """Telegram's webhook works only with both the bot token and the webhook secret."""
-        return self.telegram_bot_token is not None and self.telegram_webhook_secret is not None
-
-    @property
-    def twilio_configured(self) -> bool:
-        return (
-            self.twilio_account_sid is not None
-            and self.twilio_auth_token is not None
-            and self.twilio_from_number is not None
-        )
-
     def pii_cipher(self) -> PiiCipher:
         """The cipher for personal data; `ConfigError` when no key is configured."""
         if self.encryption_key is None:

@@ -32,7 +32,6 @@ from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 LANGUAGES = ("en", "zh")
-KINDS = ("amount", "date", "months", "digits", "option", "phone")
 MAX_AMOUNT = Decimal("10000000")  # above this a "payment" is a typo or a joke
 MAX_MONTHS = 60
 CENT = Decimal("0.01")
