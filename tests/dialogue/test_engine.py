@@ -15,10 +15,12 @@ from models import (
     AccountHold,
     Arrangement,
     Channel,
+    Escalation,
     HoldKind,
     OptOut,
     PaymentClaim,
     PromiseToPay,
+    session_cipher,
 )
 from servicing import place_hold
 from tests.servicing.factories import make_borrower, make_loan
@@ -149,7 +151,13 @@ def test_start_from_a_wrong_party_lifts_no_opt_out(
     stranger.say("wrong number, I don't know this person")
     stranger.say("yes")
     stranger.say("START")
-    assert all(row.lifted_at is None for row in rows(sessions, OptOut))
+    with sessions.begin() as session:
+        index = session_cipher(session).blind_index
+        lifted = {
+            row.address_index: row.lifted_at is not None for row in session.scalars(select(OptOut))
+        }
+    # The borrower's STOP, and the stranger's number taken out of contact: both stand.
+    assert lifted == {index(PHONE): False, index(OTHER_PHONE): False}
 
 
 def test_start_lifts_only_this_numbers_stop(
@@ -160,14 +168,15 @@ def test_start_lifts_only_this_numbers_stop(
     other = Chat(dialogue, Channel.SMS, OTHER_PHONE)
     other.say("STOP")
     other.say("START")
-    lifted = {
-        row.address_index is not None and row.lifted_at is not None
-        for row in rows(sessions, OptOut)
-    }
-    assert lifted == {True, False}
+    with sessions.begin() as session:
+        index = session_cipher(session).blind_index
+        lifted = {
+            row.address_index: row.lifted_at is not None for row in session.scalars(select(OptOut))
+        }
+    assert lifted == {index(PHONE): False, index(OTHER_PHONE): True}
 
 
-def test_a_shared_phone_asks_again_once_verification_lapses(
+def test_a_shared_phone_puts_no_hold_on_whoever_verified_last(
     dialogue: Dialogue, sessions: sessionmaker[Session], clock: Clock
 ) -> None:
     borrower(sessions)
@@ -178,10 +187,13 @@ def test_a_shared_phone_asks_again_once_verification_lapses(
     chat.say("March 3 1985")
     assert "verified" in chat.texts("6789")
     clock.now += timedelta(hours=3)
-    chat.say("I filed for bankruptcy")
+    answer = chat.texts("I filed for bankruptcy")
     holds = rows(sessions, AccountHold)
-    # Nobody is linked to a shared number: no hold lands on whoever verified last.
+    # Nobody is linked to a shared number: no hold lands on whoever verified last, and nothing
+    # about an account is said to whoever writes now.
     assert [hold.borrower_id for hold in holds] == []
+    assert "Thank you for telling us" in answer
+    assert "$" not in answer
 
 
 def test_verifying_on_the_web_checks_contact_rules_before_answering(
@@ -198,6 +210,8 @@ def test_verifying_on_the_web_checks_contact_rules_before_answering(
     chat.say("March 3 1985")
     result = chat.say("6789")
     assert not any("past due" in reply.text for reply in result.replies)
+    # Verified, then refused by the contact rules: the hold sends it to a person.
+    assert [e.reason for e in rows(sessions, Escalation)] == ["contact_restricted"]
 
 
 @pytest.mark.parametrize("payload", ["/offer:²", "/offer:abc", "/offer:99999999999999", "/", "//"])
@@ -269,3 +283,11 @@ def test_failures_count_per_account_across_conversations(
     assert "couldn't confirm your identity" in attempt("web-guess-000000000003", "3333")
     # Even the right answers are refused now, until a person has looked at it.
     assert "verified" not in attempt("web-guess-000000000004", "6789")
+
+
+def test_a_telegram_chat_id_beyond_any_chat_is_a_stranger_not_a_crash(
+    dialogue: Dialogue, sessions: sessionmaker[Session]
+) -> None:
+    # 20 digits do not fit the BIGINT column: PostgreSQL refused the comparison outright.
+    chat = Chat(dialogue, Channel.TELEGRAM, "99999999999999999999")
+    assert "mobile number" in chat.texts("how much do I owe")
