@@ -127,6 +127,11 @@ class CachingEncoder:
                 self._cache.popitem(last=False)
             return out
 
+    def clear(self) -> None:
+        """Forget every vector (a benchmark timing the encoder's real cost per new message)."""
+        with self._lock:
+            self._cache.clear()
+
 
 @functools.cache
 def shared_encoder() -> CachingEncoder:
